@@ -1,0 +1,159 @@
+/* tape.c: step tensors, the node list and the reverse walk. What each op computes
+ * lives in ops/; the tape only calls the backward kernel stored in each node. */
+#include "graph/tape.h"
+
+#include <string.h>
+
+#include "graph/alloc.h"
+
+tg_tape *tg_tape_new(tg_dtype dtype, tg_error *err)
+{
+    if (dtype != TG_F32 && dtype != TG_F64) {
+        tg_error_set(err, TG_ERR_DTYPE, "tape: dtype must be f32 or f64, not %s",
+                     tg_dtype_name(dtype));
+        return NULL;
+    }
+    tg_tape *t = tg_calloc(1, sizeof *t);
+    if (!t) {
+        tg_error_set(err, TG_ERR_NOMEM, "tape: out of memory");
+        return NULL;
+    }
+    tg_arena_init(&t->arena);
+    t->dtype = dtype;
+    return t;
+}
+
+void tg_tape_free(tg_tape *t)
+{
+    if (!t) return;
+    tg_arena_free(&t->arena);
+    tg_free(t);
+}
+
+void tg_tape_reset(tg_tape *t)
+{
+    tg_arena_reset(&t->arena);
+    t->last = NULL;
+    t->n_nodes = 0;
+    tg_error_clear(&t->err);
+}
+
+tg_status tg_tape_status(const tg_tape *t) { return t->err.code; }
+const tg_error *tg_tape_error(const tg_tape *t) { return &t->err; }
+void tg_tape_no_grad_begin(tg_tape *t) { t->no_grad++; }
+void tg_tape_no_grad_end(tg_tape *t)
+{
+    if (t->no_grad > 0) t->no_grad--;
+}
+void tg_tape_set_label(tg_tape *t, const char *label) { t->label = label; }
+
+void *tg_tape_alloc(tg_tape *t, size_t bytes)
+{
+    void *p = tg_arena_alloc(&t->arena, bytes, 64);
+    if (!p)
+        tg_error_set(&t->err, TG_ERR_NOMEM, "out of memory allocating %zu bytes of step memory",
+                     bytes);
+    return p;
+}
+
+tg_tensor *tg_tape_tensor(tg_tape *t, tg_dtype dtype, int ndim, const int *shape)
+{
+    if (t->err.code) return NULL;
+    if (dtype < 0 || dtype >= TG_DTYPE_COUNT) {
+        tg_error_set(&t->err, TG_ERR_DTYPE, "tensor: unknown dtype %d", (int)dtype);
+        return NULL;
+    }
+    if (ndim < 0 || ndim > TG_MAX_DIMS) {
+        tg_error_set(&t->err, TG_ERR_SHAPE, "tensor: %d dimensions (at most %d)", ndim,
+                     TG_MAX_DIMS);
+        return NULL;
+    }
+    int64_t n = tg_shape_numel(ndim, shape);
+    if (n < 0) {
+        tg_error_set(&t->err, TG_ERR_SHAPE,
+                     "tensor: dimensions must be >= 1 and at most 2^40 elements");
+        return NULL;
+    }
+    tg_tensor *x = tg_arena_alloc(&t->arena, sizeof *x, 16);
+    void *data = x ? tg_tape_alloc(t, (size_t)n * tg_dtype_size(dtype)) : NULL;
+    if (!data) {
+        tg_error_set(&t->err, TG_ERR_NOMEM, "out of memory allocating a step tensor");
+        return NULL;
+    }
+    memset(x, 0, sizeof *x);
+    x->data = data;
+    x->numel = n;
+    x->ndim = ndim;
+    for (int i = 0; i < ndim; i++) x->shape[i] = shape[i];
+    x->dtype = (uint8_t)dtype;
+    return x;
+}
+
+tg_tensor *tg_tape_zeros(tg_tape *t, tg_dtype dtype, int ndim, const int *shape)
+{
+    tg_tensor *x = tg_tape_tensor(t, dtype, ndim, shape);
+    if (x) memset(x->data, 0, (size_t)x->numel * tg_dtype_size(dtype));
+    return x;
+}
+
+tg_tensor *tg_tape_from(tg_tape *t, int ndim, const int *shape, const double *values)
+{
+    tg_tensor *x = tg_tape_tensor(t, t->dtype, ndim, shape);
+    if (x) tg_tensor_fill_from(x, values);
+    return x;
+}
+
+tg_tensor *tg_tape_scalar(tg_tape *t, double v) { return tg_tape_from(t, 0, NULL, &v); }
+
+tg_tensor *tg_tape_detach(tg_tape *t, tg_tensor *x)
+{
+    if (!x || t->err.code) return NULL;
+    tg_tensor *d = tg_arena_alloc(&t->arena, sizeof *d, 16);
+    if (!d) {
+        tg_error_set(&t->err, TG_ERR_NOMEM, "out of memory in detach");
+        return NULL;
+    }
+    *d = *x;
+    d->grad = NULL;
+    d->requires_grad = 0;
+    d->owned = 0;
+    return d;
+}
+
+static tg_status add_one(tg_tape *t, tg_tensor *loss)
+{
+    if (!loss->grad) {
+        loss->grad = tg_arena_calloc(&t->arena, tg_dtype_size(loss->dtype), 64);
+        if (!loss->grad)
+            return tg_error_set(&t->err, TG_ERR_NOMEM, "out of memory in backward");
+    }
+    if (loss->dtype == TG_F32) ((float *)loss->grad)[0] += 1.0f;
+    else ((double *)loss->grad)[0] += 1.0;
+    return TG_OK;
+}
+
+tg_status tg_tape_backward(tg_tape *t, tg_tensor *loss)
+{
+    if (t->err.code) return t->err.code;
+    if (!loss) return tg_error_set(&t->err, TG_ERR_INVALID, "backward: the loss is NULL");
+    if (loss->numel != 1) {
+        char s[64];
+        return tg_error_set(&t->err, TG_ERR_SHAPE, "backward: the loss must be a scalar, not %s",
+                            tg_shape_str(loss, s, sizeof s));
+    }
+    if (!loss->requires_grad) return TG_OK; /* depends on nothing that needs a gradient */
+    if (add_one(t, loss)) return t->err.code;
+    for (tg_node *n = t->last; n; n = n->prev) {
+        if (!n->out->grad) continue; /* nothing flowed into this node */
+        for (int i = 0; i < n->n_in; i++) {
+            tg_tensor *x = n->in[i];
+            if (x->requires_grad && !x->grad) {
+                x->grad = tg_arena_calloc(&t->arena, (size_t)x->numel * tg_dtype_size(x->dtype), 64);
+                if (!x->grad)
+                    return tg_error_set(&t->err, TG_ERR_NOMEM, "out of memory in backward");
+            }
+        }
+        n->backward(n);
+    }
+    return TG_OK;
+}

@@ -1,0 +1,118 @@
+/* tape.h: the tape records every op as it runs; backward walks it in reverse.
+ *
+ * Worked example: y = tanh(x @ W + b), loss = mean(y), gradients into W and b.
+ *
+ *     tg_error err = {0};
+ *     tg_tape *tape = tg_tape_new(TG_F32, &err);               // step memory lives here
+ *     tg_tensor *W = tg_tensor_new(TG_F32, 2, (int[]){3, 2}, 1, &err);  // parameters:
+ *     tg_tensor *b = tg_tensor_new(TG_F32, 1, (int[]){2}, 1, &err);     // yours to free
+ *     for (int step = 0; step < 100; step++) {
+ *         tg_tensor *x = tg_tape_tensor(tape, TG_F32, 2, (int[]){4, 3}); // a step tensor
+ *         ... fill x->data ...
+ *         tg_tensor *y = tg_tanh(tape, tg_add(tape, tg_matmul(tape, x, W, 0, 0), b));
+ *         tg_tensor *loss = tg_mean(tape, y, TG_AXIS_ALL);
+ *         if (tg_tape_backward(tape, loss) != TG_OK)            // W->grad, b->grad += dloss
+ *             return report(tg_tape_error(tape));               // "matmul: [4,3] @ ..."
+ *         ... optimizer step on W, b; tg_tensor_zero_grad(W), (b) ...
+ *         tg_tape_reset(tape);                                   // frees x, y, loss, nodes
+ *     }
+ *     tg_tape_free(tape); tg_tensor_free(W); tg_tensor_free(b);
+ *
+ * Errors: an op given bad input returns NULL and records the error in the tape (first
+ * error wins); ops given a NULL input return NULL without a new error, so a whole
+ * expression can be written and checked once, through tg_tape_status.
+ *
+ * Gradients always accumulate (+=): a tensor used by many ops (a weight shared by
+ * every time step) receives every contribution. Step tensors get their gradient
+ * buffers from the arena during backward, zero-filled on first use. Backward is a loop
+ * over the recorded nodes, newest first (recording order is a topological order), so
+ * its depth is not limited by the C stack. */
+#ifndef TG_TAPE_H
+#define TG_TAPE_H
+
+#include <stdint.h>
+
+#include "graph/arena.h"
+#include "graph/error.h"
+#include "graph/tensor.h"
+
+#define TG_MAX_INLINE_IN 3
+
+/* Op attributes: the meaning of each field is set by the op (ops/ops.h). */
+typedef struct tg_attrs {
+    int i[8];
+    double f;
+    uint64_t seed;
+} tg_attrs;
+
+typedef struct tg_node tg_node;
+typedef void (*tg_kernel_fn)(tg_node *n);
+
+struct tg_node {
+    tg_node *prev;        /* the node recorded before this one */
+    tg_tensor *out;
+    tg_tensor **in;       /* n_in inputs; points at in_inline unless n_in > 3 */
+    void *saved;          /* op-specific state kept for backward (arena), or NULL */
+    tg_kernel_fn backward;
+    const char *label;    /* what the model was evaluating (an equation), or NULL */
+    tg_attrs a;
+    uint16_t op;          /* tg_op_id */
+    uint16_t n_in;
+    tg_tensor *in_inline[TG_MAX_INLINE_IN];
+};
+
+typedef struct tg_tape {
+    tg_arena arena;
+    tg_node *last;     /* newest recorded node, NULL on an empty tape */
+    int64_t n_nodes;   /* nodes recorded since the last reset */
+    tg_dtype dtype;    /* the real type of this tape's step tensors (TG_F32 or TG_F64) */
+    int no_grad;       /* > 0: ops run but record nothing */
+    const char *label; /* copied into each recorded node */
+    tg_error err;
+} tg_tape;
+
+/* A new, empty tape whose real-valued step tensors have `dtype` (TG_F32 to train,
+ * TG_F64 to check gradients). NULL and err filled on failure. Free with tg_tape_free. */
+tg_tape *tg_tape_new(tg_dtype dtype, tg_error *err);
+void tg_tape_free(tg_tape *t);
+
+/* Ends a step: forgets every node and releases every step tensor at once (pointers to
+ * them become invalid), and clears the tape's error. Persistent tensors are untouched. */
+void tg_tape_reset(tg_tape *t);
+
+/* The tape's first error since the last reset (TG_OK if none), and its details. */
+tg_status tg_tape_status(const tg_tape *t);
+const tg_error *tg_tape_error(const tg_tape *t);
+
+/* No-grad mode (nestable): between begin and end ops compute but record nothing, and
+ * their outputs need no gradient. For evaluation and sampling. */
+void tg_tape_no_grad_begin(tg_tape *t);
+void tg_tape_no_grad_end(tg_tape *t);
+
+/* Sets the label stored in nodes recorded from now on (e.g. the equation being
+ * evaluated, for error reports); the string must outlive the tape's nodes. */
+void tg_tape_set_label(tg_tape *t, const char *label);
+
+/* A step tensor from the arena, contents uninitialised (tg_tape_zeros: zero-filled).
+ * It needs no gradient. NULL (and the tape's error) on a bad shape or no memory. */
+tg_tensor *tg_tape_tensor(tg_tape *t, tg_dtype dtype, int ndim, const int *shape);
+tg_tensor *tg_tape_zeros(tg_tape *t, tg_dtype dtype, int ndim, const int *shape);
+/* A step tensor of the tape's dtype filled from doubles (numel values). */
+tg_tensor *tg_tape_from(tg_tape *t, int ndim, const int *shape, const double *values);
+/* A scalar constant (ndim 0) of the tape's dtype. */
+tg_tensor *tg_tape_scalar(tg_tape *t, double v);
+
+/* Stop-gradient: a step tensor sharing x's data that needs no gradient, so backward
+ * stops there (truncated BPTT detaches the carried state). */
+tg_tensor *tg_tape_detach(tg_tape *t, tg_tensor *x);
+
+/* Accumulates d(loss)/d(x) into the grad of every tensor that needs a gradient and that
+ * the scalar `loss` (numel 1) depends on. Call once per recorded graph: a second call
+ * adds the gradients again. Returns the tape's status. */
+tg_status tg_tape_backward(tg_tape *t, tg_tensor *loss);
+
+/* Internal to ops: arena memory for the current step, NULL (and TG_ERR_NOMEM in the
+ * tape) when exhausted. */
+void *tg_tape_alloc(tg_tape *t, size_t bytes);
+
+#endif

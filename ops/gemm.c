@@ -1,0 +1,73 @@
+/* gemm.c: matrix products behind one function (see gemm.h): oneDNN when present,
+ * and a portable kernel that is correct everywhere and fast enough for tests. */
+#include "ops/gemm.h"
+
+#include <stdio.h>
+
+#include "ops/op.h"
+
+#if TG_HAVE_DNNL && !TG_REAL_DOUBLE
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
+/* C (M,N) = alpha * op(A) (M,K) @ op(B) (K,N) + beta * C */
+void TG_K(tg_gemm_portable)(int ta, int tb, int M, int N, int K, real alpha, const real *A,
+                            int lda, const real *B, int ldb, real beta, real *C, int ldc)
+{
+    double work = (double)M * N * K;
+#pragma omp parallel for if (work > 1e6 && M > 1)
+    for (int i = 0; i < M; i++) {
+        real *c = C + (int64_t)i * ldc;
+        if (beta == 0) for (int j = 0; j < N; j++) c[j] = 0;
+        else if (beta != 1) for (int j = 0; j < N; j++) c[j] *= beta;
+        if (!tb) { /* rows of B are contiguous: c += a_ik * B[k,:] */
+            for (int k = 0; k < K; k++) {
+                real aik = alpha * (ta ? A[(int64_t)k * lda + i] : A[(int64_t)i * lda + k]);
+                const real *b = B + (int64_t)k * ldb;
+#pragma omp simd
+                for (int j = 0; j < N; j++) c[j] += aik * b[j];
+            }
+        } else { /* B stored [N,K]: c[j] += dot(a_i, B[j,:]) */
+            for (int j = 0; j < N; j++) {
+                const real *b = B + (int64_t)j * ldb;
+                real s = 0;
+                if (!ta) {
+                    const real *a = A + (int64_t)i * lda;
+#pragma omp simd reduction(+ : s)
+                    for (int k = 0; k < K; k++) s += a[k] * b[k];
+                } else {
+                    for (int k = 0; k < K; k++) s += A[(int64_t)k * lda + i] * b[k];
+                }
+                c[j] += alpha * s;
+            }
+        }
+    }
+}
+
+void TG_K(tg_gemm)(int ta, int tb, int M, int N, int K, real alpha, const real *A, int lda,
+                   const real *B, int ldb, real beta, real *C, int ldc)
+{
+#if TG_HAVE_DNNL && !TG_REAL_DOUBLE
+    /* dnnl_sgemm is row-major, like tapegrad; it fails only on invalid sizes, which
+     * the ops' shape rules exclude. */
+    dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#else
+    TG_K(tg_gemm_portable)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+}
+
+#if TG_ONCE
+const char *tg_gemm_backend(void)
+{
+#if TG_HAVE_DNNL
+    static char name[64];
+    if (!name[0]) {
+        const dnnl_version_t *v = dnnl_version();
+        snprintf(name, sizeof name, "oneDNN %d.%d.%d", v->major, v->minor, v->patch);
+    }
+    return name;
+#else
+    return "portable";
+#endif
+}
+#endif

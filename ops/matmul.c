@@ -1,0 +1,180 @@
+/* matmul.c: matrix products. Dimension letters: M rows of op(a), K inner, N columns
+ * of op(b), L the batch (product of leading dims).
+ *
+ *   matmul: y (M,N) = op(a) (M,K) @ op(b) (K,N); a [..., K] folds its leading dims
+ *           into M when ta = 0 ([B,T,C] @ [C,D]).
+ *   bmm:    the same for each of L batch entries (attention's [B,NH,T,D]).
+ *   backward (C = op(A) op(B)):  d op(A) = dC op(B)^T,   d op(B) = op(A)^T dC,
+ *   written with transposed operands directly, never copying a transpose.
+ */
+#include <string.h>
+
+#include "ops/gemm.h"
+#include "ops/op.h"
+
+typedef struct dims { int ta, tb, M, N, K, lda, ldb; int64_t L; } dims;
+
+static void get_dims(const tg_node *n, dims *d)
+{
+    const tg_tensor *a = n->in[0], *b = n->in[1];
+    d->ta = n->a.i[0];
+    d->tb = n->a.i[1];
+    int bn = b->ndim;
+    d->N = d->tb ? b->shape[bn - 2] : b->shape[bn - 1];
+    d->K = d->tb ? b->shape[bn - 1] : b->shape[bn - 2];
+    d->L = 1;
+    if (n->op == TG_OP_BMM) {
+        int an = a->ndim;
+        d->M = d->ta ? a->shape[an - 1] : a->shape[an - 2];
+        for (int i = 0; i < an - 2; i++) d->L *= a->shape[i];
+    } else {
+        d->M = (int)(a->numel / d->K);
+    }
+    d->lda = d->ta ? d->M : d->K;
+    d->ldb = d->tb ? d->K : d->N;
+}
+
+/* dA += dC op(B)^T (as stored), dB += op(A)^T dC (as stored); NULL skips. */
+static void mm_backward(const dims *d, const real *A, const real *B, const real *dC, real *dA,
+                        real *dB)
+{
+    int M = d->M, N = d->N, K = d->K;
+    if (dA) {
+        if (!d->ta) TG_K(tg_gemm)(0, !d->tb, M, K, N, 1, dC, N, B, d->ldb, 1, dA, K);
+        else TG_K(tg_gemm)(d->tb, 1, K, M, N, 1, B, d->ldb, dC, N, 1, dA, M);
+    }
+    if (dB) {
+        if (!d->tb) TG_K(tg_gemm)(!d->ta, 0, K, N, M, 1, A, d->lda, dC, N, 1, dB, N);
+        else TG_K(tg_gemm)(1, d->ta, N, K, M, 1, dC, N, A, d->lda, 1, dB, K);
+    }
+}
+
+static real *grad_of(tg_tensor *x) { return x->requires_grad ? x->grad : NULL; }
+
+/* y = op(a) @ op(b), for each of L batch entries */
+void TG_K(matmul_forward)(tg_node *n)
+{
+    dims d;
+    get_dims(n, &d);
+    const real *A = n->in[0]->data, *B = n->in[1]->data;
+    real *Y = n->out->data;
+    int64_t sa = (int64_t)d.M * d.K, sb = (int64_t)d.K * d.N, sy = (int64_t)d.M * d.N;
+#pragma omp parallel for if (d.L > 1)
+    for (int64_t l = 0; l < d.L; l++)
+        TG_K(tg_gemm)(d.ta, d.tb, d.M, d.N, d.K, 1, A + l * sa, d.lda, B + l * sb, d.ldb, 0,
+                      Y + l * sy, d.N);
+}
+
+void TG_K(matmul_backward)(tg_node *n)
+{
+    dims d;
+    get_dims(n, &d);
+    const real *A = n->in[0]->data, *B = n->in[1]->data, *G = n->out->grad;
+    real *dA = grad_of(n->in[0]), *dB = grad_of(n->in[1]);
+    int64_t sa = (int64_t)d.M * d.K, sb = (int64_t)d.K * d.N, sy = (int64_t)d.M * d.N;
+#pragma omp parallel for if (d.L > 1)
+    for (int64_t l = 0; l < d.L; l++)
+        mm_backward(&d, A + l * sa, B + l * sb, G + l * sy, dA ? dA + l * sa : NULL,
+                    dB ? dB + l * sb : NULL);
+}
+
+#if TG_ONCE
+static int inner_mismatch(tg_error *err, const tg_node *n, int ka, int kb)
+{
+    char sa[64], sb[64];
+    return tg_check_fail(err, TG_ERR_SHAPE, n, "%s%s @ %s%s: inner dimensions %d and %d differ",
+                         tg_shape_str(n->in[0], sa, sizeof sa), n->a.i[0] ? "^T" : "",
+                         tg_shape_str(n->in[1], sb, sizeof sb), n->a.i[1] ? "^T" : "", ka, kb);
+}
+
+static int check_matmul(tg_node *n, tg_tensor *out, tg_error *err)
+{
+    const tg_tensor *a = n->in[0], *b = n->in[1];
+    int ta = n->a.i[0], tb = n->a.i[1];
+    char sa[64], sb[64];
+    if (b->ndim != 2 || a->ndim < 1 || (ta && a->ndim != 2))
+        return tg_check_fail(err, TG_ERR_SHAPE, n,
+                             "%s @ %s: needs a 2-D right operand and a left operand of at "
+                             "least 1 dim (exactly 2 when transposed); bmm multiplies batches",
+                             tg_shape_str(a, sa, sizeof sa), tg_shape_str(b, sb, sizeof sb));
+    int ka = ta ? a->shape[0] : a->shape[a->ndim - 1];
+    int kb = tb ? b->shape[1] : b->shape[0];
+    if (ka != kb) return inner_mismatch(err, n, ka, kb);
+    int N = tb ? b->shape[0] : b->shape[1];
+    if (ta) {
+        out->ndim = 2;
+        out->shape[0] = a->shape[1];
+        out->shape[1] = N;
+    } else {
+        out->ndim = a->ndim;
+        memcpy(out->shape, a->shape, sizeof out->shape);
+        out->shape[a->ndim - 1] = N;
+    }
+    return 0;
+}
+
+static int check_bmm(tg_node *n, tg_tensor *out, tg_error *err)
+{
+    const tg_tensor *a = n->in[0], *b = n->in[1];
+    int ta = n->a.i[0], tb = n->a.i[1], nd = a->ndim;
+    char sa[64], sb[64];
+    int same_lead = a->ndim == b->ndim && nd >= 3;
+    for (int i = 0; same_lead && i < nd - 2; i++) same_lead = a->shape[i] == b->shape[i];
+    if (!same_lead)
+        return tg_check_fail(err, TG_ERR_SHAPE, n,
+                             "%s @ %s: needs 3-D or 4-D operands with equal leading dims",
+                             tg_shape_str(a, sa, sizeof sa), tg_shape_str(b, sb, sizeof sb));
+    int ka = ta ? a->shape[nd - 2] : a->shape[nd - 1];
+    int kb = tb ? b->shape[nd - 1] : b->shape[nd - 2];
+    if (ka != kb) return inner_mismatch(err, n, ka, kb);
+    out->ndim = nd;
+    memcpy(out->shape, a->shape, sizeof out->shape);
+    out->shape[nd - 2] = ta ? a->shape[nd - 1] : a->shape[nd - 2];
+    out->shape[nd - 1] = tb ? b->shape[nd - 2] : b->shape[nd - 1];
+    return 0;
+}
+
+TG_KERNEL_DECL(matmul_forward);
+TG_KERNEL_DECL(matmul_backward);
+
+#define T2(ta, tb, a0, a1, b0, b1) \
+    {"ta=" #ta " tb=" #tb, 2, {{2, {a0, a1}, -1, 1}, {2, {b0, b1}, -1, 1}}, {.i = {ta, tb}}}
+static const tg_op_test matmul_tests[] = {
+    T2(0, 0, 3, 4, 4, 5), T2(0, 1, 3, 4, 5, 4), T2(1, 0, 4, 3, 4, 5), T2(1, 1, 4, 3, 5, 4),
+    {"leading dims folded", 2, {{3, {2, 3, 4}, -1, 1}, {2, {4, 5}, -1, 1}}},
+    {"vector @ matrix", 2, {{1, {4}, -1, 1}, {2, {4, 3}, -1, 1}}},
+    {"RNN-sized, fast path", 2, {{2, {16, 64}, -1, 1}, {2, {64, 48}, -1, 1}}},
+};
+const tg_op_desc tg_op_matmul_desc = {
+    .name = "matmul", .math = "y = op(a) @ op(b)", .n_in_min = 2, .n_in_max = 2,
+    .in_kind = {TG_ARG_REAL, TG_ARG_REAL}, .check = check_matmul,
+    .forward = TG_KERNELS(matmul_forward), .backward = TG_KERNELS(matmul_backward),
+    .tests = matmul_tests, .n_tests = sizeof matmul_tests / sizeof *matmul_tests};
+
+#define T3(ta, tb, a1, a2, b1, b2) \
+    {"ta=" #ta " tb=" #tb, 2, {{3, {2, a1, a2}, -1, 1}, {3, {2, b1, b2}, -1, 1}}, {.i = {ta, tb}}}
+static const tg_op_test bmm_tests[] = {
+    T3(0, 0, 3, 4, 4, 5), T3(0, 1, 3, 4, 5, 4), T3(1, 0, 4, 3, 4, 5), T3(1, 1, 4, 3, 5, 4),
+    {"attention heads [B,NH,T,D]", 2, {{4, {2, 2, 3, 4}, -1, 1}, {4, {2, 2, 3, 4}, -1, 1}}, {.i = {0, 1}}},
+};
+const tg_op_desc tg_op_bmm_desc = {
+    .name = "bmm", .math = "y[l] = op(a[l]) @ op(b[l])", .n_in_min = 2, .n_in_max = 2,
+    .in_kind = {TG_ARG_REAL, TG_ARG_REAL}, .check = check_bmm,
+    .forward = TG_KERNELS(matmul_forward), .backward = TG_KERNELS(matmul_backward),
+    .tests = bmm_tests, .n_tests = sizeof bmm_tests / sizeof *bmm_tests};
+
+static tg_tensor *mm(tg_tape *t, tg_op_id op, tg_tensor *a, tg_tensor *b, int ta, int tb)
+{
+    tg_attrs at = {.i = {ta != 0, tb != 0}};
+    tg_tensor *in[2] = {a, b};
+    return tg_op_apply(t, op, 2, in, &at);
+}
+tg_tensor *tg_matmul(tg_tape *t, tg_tensor *a, tg_tensor *b, int ta, int tb)
+{
+    return mm(t, TG_OP_MATMUL, a, b, ta, tb);
+}
+tg_tensor *tg_bmm(tg_tape *t, tg_tensor *a, tg_tensor *b, int ta, int tb)
+{
+    return mm(t, TG_OP_BMM, a, b, ta, tb);
+}
+#endif

@@ -1,0 +1,94 @@
+/* op.h: what an op file defines, for the registry, the dispatcher and the tests.
+ *
+ * Each op file holds, in order: the math, the shape rule (check), the forward kernel,
+ * the backward kernel (+= into input gradients), and the descriptor with its gradient
+ * test spec. The file is compiled twice (CMake: TG_REAL_DOUBLE=0 and 1): kernels are
+ * written once in terms of `real` and named with TG_K(name) -> name_f32 / name_f64;
+ * everything that must exist once (check, descriptor, typed wrapper) sits in
+ * `#if TG_ONCE` blocks. <tgmath.h> makes exp/tanh/... pick the float or double form. */
+#ifndef TG_OP_H
+#define TG_OP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <tgmath.h>
+
+#include "graph/tape.h"
+#include "ops/ops.h"
+
+#if TG_REAL_DOUBLE
+typedef double real;
+#define TG_K(name) name##_f64
+#define TG_ONCE 0
+#else
+typedef float real;
+#define TG_K(name) name##_f32
+#define TG_ONCE 1
+#endif
+
+/* Declares both compiled forms of a kernel, and names them for a descriptor. */
+#define TG_KERNEL_DECL(name) void name##_f32(tg_node *n); void name##_f64(tg_node *n)
+#define TG_KERNELS(name) { name##_f32, name##_f64 }
+
+#define TG_OP_MAX_IN 8
+
+/* What an input is. */
+enum {
+    TG_ARG_REAL = 0, /* real-valued, differentiable */
+    TG_ARG_CONST,    /* real-valued, no gradient flows into it (masks) */
+    TG_ARG_IDS,      /* i32 ids or targets */
+};
+
+/* One gradient-test case: inputs drawn at random from the given shapes and domains. */
+typedef struct tg_test_arg {
+    int ndim;
+    int shape[TG_MAX_DIMS];
+    double lo, hi; /* real: uniform in [lo,hi]; ids: integers in [lo,hi) ; const: 0/1 mask if lo=hi=0 */
+} tg_test_arg;
+
+typedef struct tg_op_test {
+    const char *what;          /* e.g. "row-vector bias" */
+    int n_in;
+    tg_test_arg in[TG_OP_MAX_IN];
+    tg_attrs a;
+    int n_kinks;               /* inputs are drawn at least 1e-2 away from these points */
+    double kinks[2];
+} tg_op_test;
+
+typedef struct tg_op_desc {
+    const char *name;
+    const char *math;          /* one line, for docs and messages */
+    int n_in_min, n_in_max;
+    uint8_t in_kind[TG_OP_MAX_IN]; /* TG_ARG_*, per input position (last one repeats) */
+    int view;                  /* 1: the output shares input 0's data (no forward copy) */
+    /* Validates inputs and attributes and sets out->ndim/shape; returns 0 or the status
+     * it recorded in err (naming the op and the shapes). May read input data. */
+    int (*check)(tg_node *n, tg_tensor *out, tg_error *err);
+    /* Elements of `real` the op saves for backward (n->saved), or NULL for none. */
+    int64_t (*saved)(const tg_node *n);
+    tg_kernel_fn forward[2];   /* [0] f32, [1] f64 */
+    tg_kernel_fn backward[2];  /* NULL only when no input is differentiable */
+    const tg_op_test *tests;
+    int n_tests;
+} tg_op_desc;
+
+/* The registry, indexed by tg_op_id (ops/registry.c). */
+extern const tg_op_desc *const tg_op_registry[TG_OP_COUNT];
+
+#define TG_X(U, l) extern const tg_op_desc tg_op_##l##_desc;
+TG_OP_LIST(TG_X)
+#undef TG_X
+
+/* Shape-check helpers (ops/apply.c): they record "name: msg" errors. */
+int tg_check_fail(tg_error *err, tg_status code, const tg_node *n, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+/* Normalises axis (negative counts from the end) into [0, ndim); -1 if out of range. */
+int tg_axis(int axis, int ndim);
+
+/* Parallelise a loop when it is at least this many elements (OpenMP `if` clause). */
+#define TG_PAR_MIN 32768
+
+#endif
