@@ -49,7 +49,7 @@ void tg_tape_set_label(tg_tape *t, const char *label) { t->label = label; }
 
 void *tg_tape_alloc(tg_tape *t, size_t bytes)
 {
-    void *p = tg_arena_alloc(&t->arena, bytes, 64);
+    void *p = tg_arena_alloc(&t->arena, bytes, bytes >= 64 ? 64 : 16);
     if (!p)
         tg_error_set(&t->err, TG_ERR_NOMEM, "out of memory allocating %zu bytes of step memory",
                      bytes);
@@ -148,7 +148,8 @@ tg_status tg_tape_backward(tg_tape *t, tg_tensor *loss)
         for (int i = 0; i < n->n_in; i++) {
             tg_tensor *x = n->in[i];
             if (x->requires_grad && !x->grad) {
-                x->grad = tg_arena_calloc(&t->arena, (size_t)x->numel * tg_dtype_size(x->dtype), 64);
+                size_t nb = (size_t)x->numel * tg_dtype_size(x->dtype);
+                x->grad = tg_arena_calloc(&t->arena, nb, nb >= 64 ? 64 : 16);
                 if (!x->grad)
                     return tg_error_set(&t->err, TG_ERR_NOMEM, "out of memory in backward");
             }

@@ -49,8 +49,7 @@ static inline __attribute__((always_inline)) void forward(tg_node *n, int op)
     real *Y = n->out->data;
     int64_t N = n->out->numel;
     if (n->in[0]->numel == N && n->in[1]->numel == N) { /* same shape: one flat pass */
-#pragma omp parallel for simd if (N > TG_PAR_MIN)
-        for (int64_t i = 0; i < N; i++) Y[i] = f(op, A[i], B[i]);
+        TG_FOR(i, N, Y[i] = f(op, A[i], B[i]));
         return;
     }
     tg_bcast bc;
@@ -68,14 +67,8 @@ static inline __attribute__((always_inline)) void backward(tg_node *n, int op)
     real *dA = a->requires_grad ? a->grad : NULL, *dB = b->requires_grad ? b->grad : NULL;
     int64_t N = n->out->numel;
     if (a->numel == N && b->numel == N && dA != dB) {
-        if (dA) {
-#pragma omp parallel for simd if (N > TG_PAR_MIN)
-            for (int64_t i = 0; i < N; i++) dA[i] += dfa(op, G[i], A[i], B[i]);
-        }
-        if (dB) {
-#pragma omp parallel for simd if (N > TG_PAR_MIN)
-            for (int64_t i = 0; i < N; i++) dB[i] += dfb(op, G[i], A[i], B[i]);
-        }
+        if (dA) TG_FOR(i, N, dA[i] += dfa(op, G[i], A[i], B[i]));
+        if (dB) TG_FOR(i, N, dB[i] += dfb(op, G[i], A[i], B[i]));
         return;
     }
     tg_bcast bc;

@@ -11,12 +11,10 @@
 #endif
 
 /* C (M,N) = alpha * op(A) (M,K) @ op(B) (K,N) + beta * C */
-void TG_K(tg_gemm_portable)(int ta, int tb, int M, int N, int K, real alpha, const real *A,
-                            int lda, const real *B, int ldb, real beta, real *C, int ldc)
+static void rows(int i0, int i1, int ta, int tb, int N, int K, real alpha, const real *A,
+                 int lda, const real *B, int ldb, real beta, real *C, int ldc)
 {
-    double work = (double)M * N * K;
-#pragma omp parallel for if (work > 1e6 && M > 1)
-    for (int i = 0; i < M; i++) {
+    for (int i = i0; i < i1; i++) {
         real *c = C + (int64_t)i * ldc;
         if (beta == 0) for (int j = 0; j < N; j++) c[j] = 0;
         else if (beta != 1) for (int j = 0; j < N; j++) c[j] *= beta;
@@ -42,6 +40,17 @@ void TG_K(tg_gemm_portable)(int ta, int tb, int M, int N, int K, real alpha, con
             }
         }
     }
+}
+
+void TG_K(tg_gemm_portable)(int ta, int tb, int M, int N, int K, real alpha, const real *A,
+                            int lda, const real *B, int ldb, real beta, real *C, int ldc)
+{
+    if ((double)M * N * K < 1e6 || M < 2) {
+        rows(0, M, ta, tb, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#pragma omp parallel for
+    for (int i = 0; i < M; i++) rows(i, i + 1, ta, tb, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void TG_K(tg_gemm)(int ta, int tb, int M, int N, int K, real alpha, const real *A, int lda,

@@ -59,7 +59,11 @@ void TG_K(matmul_forward)(tg_node *n)
     const real *A = n->in[0]->data, *B = n->in[1]->data;
     real *Y = n->out->data;
     int64_t sa = (int64_t)d.M * d.K, sb = (int64_t)d.K * d.N, sy = (int64_t)d.M * d.N;
-#pragma omp parallel for if (d.L > 1)
+    if (d.L == 1) {
+        TG_K(tg_gemm)(d.ta, d.tb, d.M, d.N, d.K, 1, A, d.lda, B, d.ldb, 0, Y, d.N);
+        return;
+    }
+#pragma omp parallel for
     for (int64_t l = 0; l < d.L; l++)
         TG_K(tg_gemm)(d.ta, d.tb, d.M, d.N, d.K, 1, A + l * sa, d.lda, B + l * sb, d.ldb, 0,
                       Y + l * sy, d.N);
@@ -72,7 +76,11 @@ void TG_K(matmul_backward)(tg_node *n)
     const real *A = n->in[0]->data, *B = n->in[1]->data, *G = n->out->grad;
     real *dA = grad_of(n->in[0]), *dB = grad_of(n->in[1]);
     int64_t sa = (int64_t)d.M * d.K, sb = (int64_t)d.K * d.N, sy = (int64_t)d.M * d.N;
-#pragma omp parallel for if (d.L > 1)
+    if (d.L == 1) {
+        mm_backward(&d, A, B, G, dA, dB);
+        return;
+    }
+#pragma omp parallel for
     for (int64_t l = 0; l < d.L; l++)
         mm_backward(&d, A + l * sa, B + l * sb, G + l * sy, dA ? dA + l * sa : NULL,
                     dB ? dB + l * sb : NULL);

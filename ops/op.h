@@ -88,7 +88,23 @@ int tg_check_fail(tg_error *err, tg_status code, const tg_node *n, const char *f
 /* Normalises axis (negative counts from the end) into [0, ndim); -1 if out of range. */
 int tg_axis(int axis, int ndim);
 
-/* Parallelise a loop when it is at least this many elements (OpenMP `if` clause). */
+/* Parallelise a loop when it is at least this many elements. */
 #define TG_PAR_MIN 32768
+
+/* for (int64_t i = 0; i < N; i++) { body }: across threads when N > TG_PAR_MIN, else
+ * inline. Use it for elementwise loops in which no two iterations write one element.
+ * (An OpenMP `if` clause is not enough: a disabled parallel region still costs a
+ * runtime call and a futex, hundreds of ns on a tiny tensor.) */
+#define TG_FOR(i, N, ...)                                                       \
+    do {                                                                        \
+        int64_t n_ = (N);                                                       \
+        if (n_ > TG_PAR_MIN) {                                                  \
+            _Pragma("omp parallel for simd") for (int64_t i = 0; i < n_; i++) { \
+                __VA_ARGS__;                                                    \
+            }                                                                   \
+        } else {                                                                \
+            _Pragma("omp simd") for (int64_t i = 0; i < n_; i++) { __VA_ARGS__; } \
+        }                                                                       \
+    } while (0)
 
 #endif

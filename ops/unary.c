@@ -60,8 +60,7 @@ static inline __attribute__((always_inline)) void forward(tg_node *n, int op)
     real *Y = n->out->data;
     real s = (real)n->a.f;
     int64_t N = n->out->numel;
-#pragma omp parallel for simd if (N > TG_PAR_MIN)
-    for (int64_t i = 0; i < N; i++) Y[i] = f(op, X[i], s);
+    TG_FOR(i, N, Y[i] = f(op, X[i], s));
 }
 
 /* dx += g * f'(x, y) */
@@ -71,8 +70,7 @@ static inline __attribute__((always_inline)) void backward(tg_node *n, int op)
     real *dX = n->in[0]->grad;
     real s = (real)n->a.f;
     int64_t N = n->out->numel;
-#pragma omp parallel for simd if (N > TG_PAR_MIN)
-    for (int64_t i = 0; i < N; i++) dX[i] += G[i] * df(op, X[i], Y[i], s);
+    TG_FOR(i, N, dX[i] += G[i] * df(op, X[i], Y[i], s));
 }
 
 #define KERNELS(name, OP)                                               \

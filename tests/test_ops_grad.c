@@ -1,0 +1,220 @@
+/* test_ops_grad.c: walks the op registry. Every op must have forward kernels, a
+ * backward when any input is differentiable, and at least one test spec. For each spec:
+ * random inputs from its domain, the output reduced to a scalar with random weights
+ * (a plain sum hides softmax bugs), every differentiable input's tape gradient
+ * compared in float64 with central differences (tg_gradcheck: step 1e-6,
+ * |a - n| <= 1e-5 + 1e-3 |n|); then the same op in float32 against float64, values
+ * and gradients, relative error <= 1e-4. Usage: test_ops_grad [op-name]. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph/gradcheck.h"
+#include "graph/rng.h"
+#include "ops/op.h"
+#include "test.h"
+
+#define MAX_SAMPLE 120 /* elements checked per tensor (all when smaller) */
+
+typedef struct ctx {
+    tg_op_id op;
+    const tg_op_test *spec;
+    tg_tensor *in[TG_OP_MAX_IN];
+    double *w; /* weights for the output, out->numel of them */
+    int64_t w_n;
+} ctx;
+
+static int kind_of(const tg_op_desc *d, int i)
+{
+    int last = d->n_in_max < TG_OP_MAX_IN ? d->n_in_max - 1 : TG_OP_MAX_IN - 1;
+    return d->in_kind[i < last ? i : last];
+}
+
+/* loss = sum(op(inputs) * w) */
+static tg_tensor *loss_fn(tg_tape *t, void *p)
+{
+    ctx *c = p;
+    tg_tensor *y = tg_op_apply(t, c->op, c->spec->n_in, c->in, &c->spec->a);
+    if (!y) return NULL;
+    if (!c->w) {
+        tg_rng r = {y->numel * 7919u + c->op};
+        c->w = malloc(sizeof *c->w * (size_t)y->numel);
+        for (int64_t i = 0; i < y->numel; i++) c->w[i] = tg_rng_uniform(&r) * 2 - 1;
+        c->w_n = y->numel;
+    }
+    tg_tensor *w = tg_tape_from(t, y->ndim, y->shape, c->w);
+    return tg_sum(t, tg_mul(t, y, w), TG_AXIS_ALL);
+}
+
+static double draw(tg_rng *r, const tg_op_test *s, const tg_test_arg *a)
+{
+    for (;;) {
+        double v = a->lo + (a->hi - a->lo) * tg_rng_uniform(r);
+        int near = 0;
+        for (int k = 0; k < s->n_kinks; k++) near |= fabs(v - s->kinks[k]) < 1e-2;
+        if (!near) return v;
+    }
+}
+
+/* Inputs of spec in dtype (f64 and f32 get identical values from the same seed). */
+static int make_inputs(ctx *c, const tg_op_desc *d, tg_dtype dt, uint64_t seed)
+{
+    tg_rng r = {seed};
+    const tg_op_test *s = c->spec;
+    for (int i = 0; i < s->n_in; i++) {
+        const tg_test_arg *a = &s->in[i];
+        int kind = kind_of(d, i);
+        tg_error err = {0};
+        tg_tensor *x = tg_tensor_new(kind == TG_ARG_IDS ? TG_I32 : dt, a->ndim, a->shape,
+                                     kind == TG_ARG_REAL, &err);
+        if (!x) {
+            fprintf(stderr, "%s [%s]: bad test spec: %s\n", d->name, s->what, err.msg);
+            return -1;
+        }
+        for (int64_t j = 0; j < x->numel; j++) {
+            double v;
+            if (kind == TG_ARG_IDS) v = (double)((int64_t)a->lo + (int64_t)tg_rng_below(&r, (uint64_t)(a->hi - a->lo)));
+            else if (kind == TG_ARG_CONST && a->lo == 0 && a->hi == 0) v = tg_rng_below(&r, 2);
+            else v = draw(&r, s, a);
+            tg_tensor_set(x, j, v);
+        }
+        c->in[i] = x;
+    }
+    return 0;
+}
+
+static void free_inputs(ctx *c)
+{
+    for (int i = 0; i < c->spec->n_in; i++) tg_tensor_free(c->in[i]);
+    memset(c->in, 0, sizeof c->in);
+}
+
+/* max |a - b| / max(max |b|, 1e-6) over n elements */
+static double rel_diff(const tg_tensor *a, const void *adata, const tg_tensor *b,
+                       const void *bdata)
+{
+    tg_tensor ta = *a, tb = *b;
+    ta.data = (void *)adata;
+    tb.data = (void *)bdata;
+    double md = 0, mb = 1e-6;
+    for (int64_t i = 0; i < a->numel; i++) {
+        double x = tg_tensor_get(&ta, i), y = tg_tensor_get(&tb, i);
+        md = fmax(md, fabs(x - y));
+        mb = fmax(mb, fabs(y));
+    }
+    return md / mb;
+}
+
+/* Runs spec in f32 and f64 from the same inputs; compares outputs and gradients. */
+static void check_f32(const tg_op_desc *d, tg_op_id op, const tg_op_test *s, uint64_t seed)
+{
+    ctx c[2] = {{op, s}, {op, s}};
+    tg_tensor *y[2] = {0};
+    tg_tape *tape[2] = {0};
+    int ok = 1;
+    for (int k = 0; k < 2; k++) {
+        tg_error err = {0};
+        tape[k] = tg_tape_new(k ? TG_F64 : TG_F32, &err);
+        if (make_inputs(&c[k], d, k ? TG_F64 : TG_F32, seed)) ok = 0;
+        if (!ok) break;
+        tg_tensor *loss = loss_fn(tape[k], &c[k]);
+        /* the op's output: recompute without grad, cheaper than digging in the tape */
+        tg_tape_no_grad_begin(tape[k]);
+        y[k] = tg_op_apply(tape[k], op, s->n_in, c[k].in, &s->a);
+        tg_tape_no_grad_end(tape[k]);
+        if (!loss || !y[k] || tg_tape_backward(tape[k], loss)) {
+            fprintf(stderr, "%s [%s] %s: %s\n", d->name, s->what, k ? "f64" : "f32",
+                    tape[k]->err.msg);
+            ok = 0;
+        }
+    }
+    if (ok) {
+        double worst = rel_diff(y[0], y[0]->data, y[1], y[1]->data);
+        for (int i = 0; i < s->n_in; i++)
+            if (c[1].in[i]->grad)
+                worst = fmax(worst, rel_diff(c[0].in[i], c[0].in[i]->grad, c[1].in[i],
+                                             c[1].in[i]->grad));
+        ok = worst <= 1e-4;
+        printf("  f32 vs f64: max relative difference %.2e %s\n", worst, ok ? "ok" : "FAIL");
+    }
+    CHECK(ok);
+    for (int k = 0; k < 2; k++) {
+        if (c[k].spec) free_inputs(&c[k]);
+        free(c[k].w);
+        tg_tape_free(tape[k]);
+    }
+}
+
+static void check_op(tg_op_id op)
+{
+    const tg_op_desc *d = tg_op_registry[op];
+    int differentiable = 0;
+    for (int i = 0; i < d->n_in_max && i < TG_OP_MAX_IN; i++)
+        differentiable |= kind_of(d, i) == TG_ARG_REAL;
+    CHECK(d->name && d->check && d->math);
+    if (!d->view) CHECK(d->forward[0] && d->forward[1]);
+    if (differentiable && !(d->backward[0] && d->backward[1])) {
+        printf("FAIL %s: differentiable inputs but no backward kernel\n", d->name);
+        CHECK(!"every op with differentiable inputs has a backward");
+    }
+    if (d->n_tests < 1 || !d->tests) {
+        printf("FAIL %s: no gradient test spec\n", d->name);
+        CHECK(!"every op has a test spec");
+        return;
+    }
+    for (int k = 0; k < d->n_tests; k++) {
+        const tg_op_test *s = &d->tests[k];
+        uint64_t seed = 1000u * op + k;
+        ctx c = {op, s};
+        tg_error err = {0};
+        tg_tape *tape = tg_tape_new(TG_F64, &err);
+        if (make_inputs(&c, d, TG_F64, seed)) {
+            CHECK(!"valid test spec");
+            tg_tape_free(tape);
+            continue;
+        }
+        tg_tensor *params[TG_OP_MAX_IN];
+        int np = 0;
+        for (int i = 0; i < s->n_in; i++)
+            if (c.in[i]->requires_grad) params[np++] = c.in[i];
+        tg_gradcheck_result res[TG_OP_MAX_IN];
+        tg_gradcheck_opts o;
+        tg_gradcheck_defaults(&o);
+        o.max_elems = MAX_SAMPLE;
+        printf("%s [%s]\n", d->name, s->what);
+        tg_status st = np ? tg_gradcheck(tape, loss_fn, &c, params, np, &o, res, &err) : TG_OK;
+        if (st) {
+            printf("FAIL %s [%s]: %s\n", d->name, s->what, err.msg);
+            CHECK(st == TG_OK);
+        }
+        for (int i = 0; !st && i < np; i++) {
+            const tg_gradcheck_result *r = &res[i];
+            printf("  input %d: %lld checked, worst at %lld: analytic %.8g numeric %.8g abs "
+                   "%.2e rel %.2e %s\n", i + 1, (long long)r->checked, (long long)r->worst,
+                   r->analytic, r->numeric, r->abs_err, r->rel_err, r->pass ? "ok" : "FAIL");
+            CHECK(r->pass && r->checked > 0);
+        }
+        free_inputs(&c);
+        free(c.w);
+        tg_tape_free(tape);
+        check_f32(d, op, s, seed);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    int ran = 0;
+    for (int op = 0; op < TG_OP_COUNT; op++) {
+        CHECK(tg_op_registry[op] != NULL);
+        if (!tg_op_registry[op]) continue;
+        if (argc > 1 && strcmp(argv[1], tg_op_registry[op]->name) != 0) continue;
+        check_op((tg_op_id)op);
+        ran++;
+    }
+    if (argc > 1 && !ran) {
+        fprintf(stderr, "no op named '%s'\n", argv[1]);
+        return 2;
+    }
+    printf("%d ops checked\n", ran);
+    return tg_test_end();
+}
