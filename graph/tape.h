@@ -19,8 +19,9 @@
  *     tg_tape_free(tape); tg_tensor_free(W); tg_tensor_free(b);
  *
  * Errors: an op given bad input returns NULL and records the error in the tape (first
- * error wins); ops given a NULL input return NULL without a new error, so a whole
- * expression can be written and checked once, through tg_tape_status.
+ * error wins). Once the tape holds an error every op returns NULL without a new one,
+ * so a whole expression can be written and checked once, through tg_tape_status (a
+ * NULL input on a tape without an error is itself an error: "tanh: input 1 is NULL").
  *
  * Gradients always accumulate (+=): a tensor used by many ops (a weight shared by
  * every time step) receives every contribution. Step tensors get their gradient

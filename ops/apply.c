@@ -105,6 +105,11 @@ tg_tensor *tg_op_apply(tg_tape *t, tg_op_id op, int n_in, tg_tensor *const *in,
     out->dtype = (uint8_t)dtype;
 
     if (d->check(n, out, &t->err)) return NULL;
+    if (out->ndim < 0 || out->ndim > TG_MAX_DIMS) {
+        tg_error_set(&t->err, TG_ERR_SHAPE, "%s: the output would have %d dimensions (at most %d)",
+                     d->name, out->ndim, TG_MAX_DIMS);
+        return NULL;
+    }
     out->numel = tg_shape_numel(out->ndim, out->shape);
     if (out->numel < 0) {
         tg_error_set(&t->err, TG_ERR_SHAPE, "%s: output shape out of range", d->name);

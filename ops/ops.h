@@ -2,8 +2,8 @@
  *
  * Every function takes the tape first and returns the output, a step tensor owned by
  * the tape. On bad input (mismatched shapes, wrong dtype, ids out of range) it returns
- * NULL and records an error in the tape that names the op and the shapes; given a NULL
- * input it returns NULL without a new error (see tape.h). Real-valued inputs of one op
+ * NULL and records an error in the tape that names the op and the shapes; once the
+ * tape holds an error, every op returns NULL without a new one (see tape.h). Real-valued inputs of one op
  * must share a dtype (f32 or f64); ids and integer targets are i32.
  *
  * Broadcasting (add, sub, mul, div, masked_fill) follows NumPy: shapes are aligned on
@@ -21,9 +21,14 @@
     X(MATMUL, matmul) X(BMM, bmm)                                                  \
     TG_OP_LIST_A(X) TG_OP_LIST_B(X)
 
-#define TG_OP_LIST_A(X)
+#define TG_OP_LIST_A(X)                                                            \
+    X(SOFTMAX, softmax) X(LOG_SOFTMAX, log_softmax) X(SUM, sum) X(MEAN, mean)      \
+    X(RESHAPE, reshape) X(PERMUTE, permute) X(SLICE, slice) X(CONCAT, concat)
 
-#define TG_OP_LIST_B(X)
+#define TG_OP_LIST_B(X)                                                            \
+    X(EMBEDDING, embedding) X(ONE_HOT, one_hot) X(MASKED_FILL, masked_fill)        \
+    X(LAYERNORM, layernorm) X(CROSS_ENTROPY, cross_entropy) X(MSE, mse)            \
+    X(DROPOUT, dropout)
 
 typedef enum tg_op_id {
 #define TG_X(U, l) TG_OP_##U,

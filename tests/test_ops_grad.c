@@ -73,7 +73,8 @@ static int make_inputs(ctx *c, const tg_op_desc *d, tg_dtype dt, uint64_t seed)
         }
         for (int64_t j = 0; j < x->numel; j++) {
             double v;
-            if (kind == TG_ARG_IDS) v = (double)((int64_t)a->lo + (int64_t)tg_rng_below(&r, (uint64_t)(a->hi - a->lo)));
+            if (kind == TG_ARG_IDS && a->hi <= a->lo) v = a->lo;
+            else if (kind == TG_ARG_IDS) v = (double)((int64_t)a->lo + (int64_t)tg_rng_below(&r, (uint64_t)(a->hi - a->lo)));
             else if (kind == TG_ARG_CONST && a->lo == 0 && a->hi == 0) v = tg_rng_below(&r, 2);
             else v = draw(&r, s, a);
             tg_tensor_set(x, j, v);
