@@ -45,6 +45,11 @@ void tg_tape_no_grad_end(tg_tape *t)
 {
     if (t->no_grad > 0) t->no_grad--;
 }
+void tg_tape_shape_only_begin(tg_tape *t) { t->shape_only++; }
+void tg_tape_shape_only_end(tg_tape *t)
+{
+    if (t->shape_only > 0) t->shape_only--;
+}
 void tg_tape_set_label(tg_tape *t, const char *label) { t->label = label; }
 
 void *tg_tape_alloc(tg_tape *t, size_t bytes)
@@ -75,13 +80,13 @@ tg_tensor *tg_tape_tensor(tg_tape *t, tg_dtype dtype, int ndim, const int *shape
         return NULL;
     }
     tg_tensor *x = tg_arena_alloc(&t->arena, sizeof *x, 16);
-    void *data = x ? tg_tape_alloc(t, (size_t)n * tg_dtype_size(dtype)) : NULL;
+    void *data = x && !t->shape_only ? tg_tape_alloc(t, (size_t)n * tg_dtype_size(dtype)) : x;
     if (!data) {
         tg_error_set(&t->err, TG_ERR_NOMEM, "out of memory allocating a step tensor");
         return NULL;
     }
     memset(x, 0, sizeof *x);
-    x->data = data;
+    x->data = t->shape_only ? NULL : data;
     x->numel = n;
     x->ndim = ndim;
     for (int i = 0; i < ndim; i++) x->shape[i] = shape[i];
@@ -92,14 +97,14 @@ tg_tensor *tg_tape_tensor(tg_tape *t, tg_dtype dtype, int ndim, const int *shape
 tg_tensor *tg_tape_zeros(tg_tape *t, tg_dtype dtype, int ndim, const int *shape)
 {
     tg_tensor *x = tg_tape_tensor(t, dtype, ndim, shape);
-    if (x) memset(x->data, 0, (size_t)x->numel * tg_dtype_size(dtype));
+    if (x && x->data) memset(x->data, 0, (size_t)x->numel * tg_dtype_size(dtype));
     return x;
 }
 
 tg_tensor *tg_tape_from(tg_tape *t, int ndim, const int *shape, const double *values)
 {
     tg_tensor *x = tg_tape_tensor(t, t->dtype, ndim, shape);
-    if (x) tg_tensor_fill_from(x, values);
+    if (x && x->data) tg_tensor_fill_from(x, values);
     return x;
 }
 

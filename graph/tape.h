@@ -68,6 +68,8 @@ typedef struct tg_tape {
     int64_t n_nodes;   /* nodes recorded since the last reset */
     tg_dtype dtype;    /* the real type of this tape's step tensors (TG_F32 or TG_F64) */
     int no_grad;       /* > 0: ops run but record nothing */
+    int shape_only;    /* > 0: ops check shapes and make outputs without data (data NULL),
+                          compute and record nothing: load-time shape inference */
     const char *label; /* copied into each recorded node */
     tg_error err;
 } tg_tape;
@@ -89,6 +91,11 @@ const tg_error *tg_tape_error(const tg_tape *t);
  * their outputs need no gradient. For evaluation and sampling. */
 void tg_tape_no_grad_begin(tg_tape *t);
 void tg_tape_no_grad_end(tg_tape *t);
+
+/* Shape-only mode (nestable): step tensors and op outputs get shapes but no data, ops
+ * run their shape rules only. Used to check a model's equations before allocating. */
+void tg_tape_shape_only_begin(tg_tape *t);
+void tg_tape_shape_only_end(tg_tape *t);
 
 /* Sets the label stored in nodes recorded from now on (e.g. the equation being
  * evaluated, for error reports); the string must outlive the tape's nodes. */

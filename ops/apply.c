@@ -115,6 +115,7 @@ tg_tensor *tg_op_apply(tg_tape *t, tg_op_id op, int n_in, tg_tensor *const *in,
         tg_error_set(&t->err, TG_ERR_SHAPE, "%s: output shape out of range", d->name);
         return NULL;
     }
+    if (t->shape_only) return out; /* data NULL: nothing computed, nothing recorded */
     size_t esize = tg_dtype_size(dtype);
     if (d->view) out->data = in[0]->data;
     else if (!(out->data = tg_tape_alloc(t, (size_t)out->numel * esize))) return NULL;

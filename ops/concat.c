@@ -54,23 +54,13 @@ static void backward_a(const tg_node *n, const cdims *d, int64_t a)
 void TG_K(concat_forward)(tg_node *n)
 {
     cdims d = get_dims(n);
-    if (n->out->numel > TG_PAR_MIN) {
-#pragma omp parallel for
-        for (int64_t a = 0; a < d.A; a++) forward_a(n, &d, a);
-    } else {
-        for (int64_t a = 0; a < d.A; a++) forward_a(n, &d, a);
-    }
+    TG_PARALLEL_FOR(a, d.A, n->out->numel, forward_a(n, &d, a));
 }
 
 void TG_K(concat_backward)(tg_node *n)
 {
     cdims d = get_dims(n);
-    if (n->out->numel > TG_PAR_MIN) {
-#pragma omp parallel for
-        for (int64_t a = 0; a < d.A; a++) backward_a(n, &d, a);
-    } else {
-        for (int64_t a = 0; a < d.A; a++) backward_a(n, &d, a);
-    }
+    TG_PARALLEL_FOR(a, d.A, n->out->numel, backward_a(n, &d, a));
 }
 
 #if TG_ONCE

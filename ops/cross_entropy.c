@@ -43,14 +43,8 @@ void TG_K(cross_entropy_forward)(tg_node *n)
     const int32_t *T = n->in[1]->data;
     real *P = n->saved, *nll = P + d.R * d.V;
     int V = d.V;
-    if (d.R * V > TG_PAR_MIN) {
-#pragma omp parallel for
-        for (int64_t r = 0; r < d.R; r++)
-            nll[r] = weight(n, r) != 0 ? forward_row(X + r * V, T[r], P + r * V, V) : 0;
-    } else {
-        for (int64_t r = 0; r < d.R; r++)
-            nll[r] = weight(n, r) != 0 ? forward_row(X + r * V, T[r], P + r * V, V) : 0;
-    }
+    TG_PARALLEL_FOR(r, d.R, d.R * V,
+                    nll[r] = weight(n, r) != 0 ? forward_row(X + r * V, T[r], P + r * V, V) : 0);
     /* summed in order, in double: the same loss on every run and thread count */
     double loss = 0, W = 0;
     for (int64_t r = 0; r < d.R; r++) {
@@ -74,26 +68,14 @@ void TG_K(cross_entropy_backward)(tg_node *n)
     for (int64_t r = 0; r < d.R; r++) W += weight(n, r);
     if (W <= 0) return;
     real gs = (real)(*(const real *)n->out->grad / W);
-    if (d.R * V > TG_PAR_MIN) {
-#pragma omp parallel for
-        for (int64_t r = 0; r < d.R; r++) {
-            real c = gs * weight(n, r);
-            if (c == 0) continue;
-            const real *p = P + r * V;
-            real *dx = dX + r * V;
-            for (int v = 0; v < V; v++) dx[v] += c * p[v];
-            dx[T[r]] -= c;
-        }
-    } else {
-        for (int64_t r = 0; r < d.R; r++) {
-            real c = gs * weight(n, r);
-            if (c == 0) continue;
-            const real *p = P + r * V;
-            real *dx = dX + r * V;
-            for (int v = 0; v < V; v++) dx[v] += c * p[v];
-            dx[T[r]] -= c;
-        }
-    }
+    TG_PARALLEL_FOR(r, d.R, d.R * V, {
+        real c = gs * weight(n, r);
+        if (c == 0) continue;
+        const real *p = P + r * V;
+        real *dx = dX + r * V;
+        for (int v = 0; v < V; v++) dx[v] += c * p[v];
+        dx[T[r]] -= c;
+    });
 }
 
 #if TG_ONCE
@@ -112,7 +94,7 @@ static int check(tg_node *n, tg_tensor *out, tg_error *err)
                              w ? " and weights of the targets' shape" : "");
     int V = x->shape[x->ndim - 1];
     const int32_t *T = t->data;
-    for (int64_t r = 0; r < t->numel; r++) {
+    for (int64_t r = 0; T && (!w || w->data) && r < t->numel; r++) { /* no data: shape-only */
         double wr = w ? tg_tensor_get(w, r) : 1;
         if (!(wr >= 0) || isinf(wr))
             return tg_check_fail(err, TG_ERR_RANGE, n,

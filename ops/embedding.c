@@ -25,12 +25,7 @@ void TG_K(embedding_forward)(tg_node *n)
     real *Y = n->out->data;
     int C = n->in[1]->shape[1];
     int64_t N = n->in[0]->numel;
-    if (N * C > TG_PAR_MIN) {
-#pragma omp parallel for
-        for (int64_t i = 0; i < N; i++) forward_row(ids, table, Y, C, i);
-    } else {
-        for (int64_t i = 0; i < N; i++) forward_row(ids, table, Y, C, i);
-    }
+    TG_PARALLEL_FOR(i, N, N * C, forward_row(ids, table, Y, C, i));
 }
 
 /* dtable[ids[i], c] += dy[i, c] for the columns c in [c0, c1) */
@@ -80,7 +75,7 @@ static int check(tg_node *n, tg_tensor *out, tg_error *err)
                              tg_shape_str(ids, si, sizeof si), ids->ndim + 1, TG_MAX_DIMS);
     int V = table->shape[0];
     const int32_t *id = ids->data;
-    for (int64_t i = 0; i < ids->numel; i++)
+    for (int64_t i = 0; id && i < ids->numel; i++) /* no data: shape-only mode */
         if (id[i] < 0 || id[i] >= V)
             return tg_check_fail(err, TG_ERR_RANGE, n,
                                  "id %d at position %lld is outside the vocabulary [0,%d)", id[i],

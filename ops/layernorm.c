@@ -42,14 +42,8 @@ void TG_K(layernorm_forward)(tg_node *n)
     real *Y = n->out->data, *mean = n->saved, *rstd = mean + d.R;
     real eps = (real)n->a.f;
     int C = d.C;
-    if (d.R * C > TG_PAR_MIN) {
-#pragma omp parallel for
-        for (int64_t r = 0; r < d.R; r++)
-            forward_row(X + r * C, gamma, beta, Y + r * C, mean + r, rstd + r, C, eps);
-    } else {
-        for (int64_t r = 0; r < d.R; r++)
-            forward_row(X + r * C, gamma, beta, Y + r * C, mean + r, rstd + r, C, eps);
-    }
+    TG_PARALLEL_FOR(r, d.R, d.R * C,
+                    forward_row(X + r * C, gamma, beta, Y + r * C, mean + r, rstd + r, C, eps));
 }
 
 /* dx (C) += rstd * (dnorm - mean(dnorm) - xhat * mean(dnorm * xhat)), dnorm = dy * gamma */
@@ -97,14 +91,9 @@ void TG_K(layernorm_backward)(tg_node *n)
     int C = d.C;
     int par = d.R * C > TG_PAR_MIN;
     if (dX) { /* rows are independent */
-        if (par) {
-#pragma omp parallel for
-            for (int64_t r = 0; r < d.R; r++)
-                backward_dx_row(X + r * C, gamma, G + r * C, mean[r], rstd[r], dX + r * C, C);
-        } else {
-            for (int64_t r = 0; r < d.R; r++)
-                backward_dx_row(X + r * C, gamma, G + r * C, mean[r], rstd[r], dX + r * C, C);
-        }
+        TG_PARALLEL_FOR(r, d.R, d.R * C,
+                        backward_dx_row(X + r * C, gamma, G + r * C, mean[r], rstd[r],
+                                        dX + r * C, C));
     }
     if (!dgamma && !dbeta) return;
     /* dgamma, dbeta sum over rows: split by columns so no two threads write one */

@@ -107,4 +107,21 @@ int tg_axis(int axis, int ndim);
         }                                                                       \
     } while (0)
 
+/* for (int64_t i = 0; i < N; i++) { body }, the iterations spread over threads when
+ * `work` (elements touched) exceeds TG_PAR_MIN; iterations must write disjoint memory.
+ * For loops over rows or blocks, where N alone says little about the cost. `body` may
+ * use `continue`, and `_Pragma("omp simd")` for an inner loop (not `#pragma`: it is a
+ * macro argument). No `if` clause, for the reason given at TG_FOR. */
+#define TG_PARALLEL_FOR(i, N, work, ...)                                        \
+    do {                                                                        \
+        int64_t n_ = (N);                                                       \
+        if ((work) > TG_PAR_MIN) {                                              \
+            _Pragma("omp parallel for") for (int64_t i = 0; i < n_; i++) {      \
+                __VA_ARGS__;                                                    \
+            }                                                                   \
+        } else {                                                                \
+            for (int64_t i = 0; i < n_; i++) { __VA_ARGS__; }                   \
+        }                                                                       \
+    } while (0)
+
 #endif

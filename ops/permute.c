@@ -105,17 +105,9 @@ static void gather(real *dst, const real *src, const plan *p, int add)
     int64_t rows = (int64_t)p->sh[0] * p->sh[1] * p->sh[2], N = rows * p->sh[3];
     if (p->st[3] != 1 && p->st[2] == 1 && p->sh[2] > 1) {
         int64_t tasks = (int64_t)p->sh[0] * p->sh[1] * ((p->sh[2] + TILE - 1) / TILE);
-        if (N > TG_PAR_MIN) {
-#pragma omp parallel for
-            for (int64_t t = 0; t < tasks; t++) gather_tiles(dst, src, p, t, add);
-        } else {
-            for (int64_t t = 0; t < tasks; t++) gather_tiles(dst, src, p, t, add);
-        }
-    } else if (N > TG_PAR_MIN) {
-#pragma omp parallel for
-        for (int64_t r = 0; r < rows; r++) gather_row(dst, src, p, r, add);
+        TG_PARALLEL_FOR(t, tasks, N, gather_tiles(dst, src, p, t, add));
     } else {
-        for (int64_t r = 0; r < rows; r++) gather_row(dst, src, p, r, add);
+        TG_PARALLEL_FOR(r, rows, N, gather_row(dst, src, p, r, add));
     }
 }
 

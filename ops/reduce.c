@@ -73,12 +73,7 @@ static void forward(tg_node *n, int mean)
     if (A == 1 && B == 1) {
         Y[0] = (real)(sum_all(X, K) * s);
     } else if (B == 1) {
-        if (N > TG_PAR_MIN) {
-#pragma omp parallel for
-            for (int64_t a = 0; a < A; a++) Y[a] = (real)(sum_run(X + a * K, K) * s);
-        } else {
-            for (int64_t a = 0; a < A; a++) Y[a] = (real)(sum_run(X + a * K, K) * s);
-        }
+        TG_PARALLEL_FOR(a, A, N, Y[a] = (real)(sum_run(X + a * K, K) * s));
     } else {
         /* tasks: (a, column block); each owns its y columns */
         int64_t nb = (B + COL_BLOCK - 1) / COL_BLOCK;
@@ -108,32 +103,14 @@ static void backward(tg_node *n, int mean)
         TG_FOR(i, N, dX[i] += gs);
     } else if (B == 1) {
         /* rows (a): dx[a,:] += s g[a] */
-        if (N > TG_PAR_MIN) {
-#pragma omp parallel for
-            for (int64_t a = 0; a < A; a++)
-                for (int64_t k = 0; k < K; k++) dX[a * K + k] += s * G[a];
-        } else {
-            for (int64_t a = 0; a < A; a++)
-                for (int64_t k = 0; k < K; k++) dX[a * K + k] += s * G[a];
-        }
+        TG_PARALLEL_FOR(a, A, N, for (int64_t k = 0; k < K; k++) dX[a * K + k] += s * G[a]);
     } else {
         /* rows (a,k) of B: dx[a,k,:] += s g[a,:] */
-        if (N > TG_PAR_MIN) {
-#pragma omp parallel for
-            for (int64_t r = 0; r < A * K; r++) {
-                const real *g = G + r / K * B;
-                real *dx = dX + r * B;
-#pragma omp simd
-                for (int64_t b = 0; b < B; b++) dx[b] += s * g[b];
-            }
-        } else {
-            for (int64_t r = 0; r < A * K; r++) {
-                const real *g = G + r / K * B;
-                real *dx = dX + r * B;
-#pragma omp simd
-                for (int64_t b = 0; b < B; b++) dx[b] += s * g[b];
-            }
-        }
+        TG_PARALLEL_FOR(r, A * K, N, {
+            const real *g = G + r / K * B;
+            real *dx = dX + r * B;
+            _Pragma("omp simd") for (int64_t b = 0; b < B; b++) dx[b] += s * g[b];
+        });
     }
 }
 

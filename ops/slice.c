@@ -29,12 +29,7 @@ void TG_K(slice_forward)(tg_node *n)
     const real *X = (const real *)n->in[0]->data + d.start * d.B;
     real *Y = n->out->data;
     int64_t run = d.L * d.B, xs = d.D * d.B;
-    if (d.A * run > TG_PAR_MIN) {
-#pragma omp parallel for
-        for (int64_t a = 0; a < d.A; a++) memcpy(Y + a * run, X + a * xs, (size_t)run * sizeof *Y);
-    } else {
-        for (int64_t a = 0; a < d.A; a++) memcpy(Y + a * run, X + a * xs, (size_t)run * sizeof *Y);
-    }
+    TG_PARALLEL_FOR(a, d.A, d.A * run, memcpy(Y + a * run, X + a * xs, (size_t)run * sizeof *Y));
 }
 
 /* dx[a,start+l,b] += g[a,l,b] */
@@ -44,22 +39,11 @@ void TG_K(slice_backward)(tg_node *n)
     const real *G = n->out->grad;
     real *dX = (real *)n->in[0]->grad + d.start * d.B;
     int64_t run = d.L * d.B, xs = d.D * d.B;
-    if (d.A * run > TG_PAR_MIN) {
-#pragma omp parallel for
-        for (int64_t a = 0; a < d.A; a++) {
-            real *dx = dX + a * xs;
-            const real *g = G + a * run;
-#pragma omp simd
-            for (int64_t i = 0; i < run; i++) dx[i] += g[i];
-        }
-    } else {
-        for (int64_t a = 0; a < d.A; a++) {
-            real *dx = dX + a * xs;
-            const real *g = G + a * run;
-#pragma omp simd
-            for (int64_t i = 0; i < run; i++) dx[i] += g[i];
-        }
-    }
+    TG_PARALLEL_FOR(a, d.A, d.A * run, {
+        real *dx = dX + a * xs;
+        const real *g = G + a * run;
+        _Pragma("omp simd") for (int64_t i = 0; i < run; i++) dx[i] += g[i];
+    });
 }
 
 #if TG_ONCE

@@ -58,12 +58,7 @@ static void forward(tg_node *n, int log_out)
     dims(n, &R, &C);
     const real *X = n->in[0]->data;
     real *Y = n->out->data;
-    if (R * C > TG_PAR_MIN) {
-#pragma omp parallel for
-        for (int64_t r = 0; r < R; r++) forward_row(X + r * C, Y + r * C, C, log_out);
-    } else {
-        for (int64_t r = 0; r < R; r++) forward_row(X + r * C, Y + r * C, C, log_out);
-    }
+    TG_PARALLEL_FOR(r, R, R * C, forward_row(X + r * C, Y + r * C, C, log_out));
 }
 
 static void backward(tg_node *n, int log_out)
@@ -73,12 +68,7 @@ static void backward(tg_node *n, int log_out)
     dims(n, &R, &C);
     const real *Y = n->out->data, *G = n->out->grad;
     real *dX = n->in[0]->grad;
-    if (R * C > TG_PAR_MIN) {
-#pragma omp parallel for
-        for (int64_t r = 0; r < R; r++) backward_row(Y + r * C, G + r * C, dX + r * C, C, log_out);
-    } else {
-        for (int64_t r = 0; r < R; r++) backward_row(Y + r * C, G + r * C, dX + r * C, C, log_out);
-    }
+    TG_PARALLEL_FOR(r, R, R * C, backward_row(Y + r * C, G + r * C, dX + r * C, C, log_out));
 }
 
 void TG_K(softmax_forward)(tg_node *n) { forward(n, 0); }
