@@ -334,6 +334,11 @@ static int compile_call(cc *c, const tg_expr *e, val *v, int n_dst, tg_instr **o
 
 static int compile(cc *c, const tg_expr *e, val *v)
 {
+    if ((e->kind == TG_EX_CALL || e->kind == TG_EX_BIN) && tg_expr_is_static(e, is_tensor_name, c->p)) {
+        if (check_static(c, e)) return -1; /* a number, such as sqrt(input / heads) */
+        *v = (val){.is_static = 1, .e = e};
+        return 0;
+    }
     switch (e->kind) {
     case TG_EX_NUM: *v = (val){.is_static = 1, .e = e}; return 0;
     case TG_EX_NAME: {

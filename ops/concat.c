@@ -1,5 +1,5 @@
-/* concat.c: joins n inputs (1..TG_OP_MAX_IN) along a.i[0] = axis (negative counts from
- * the end); every other dim must agree. Dimension letters: input i is viewed as
+/* concat.c: joins n inputs (1..65535: every time step's output) along a.i[0] = axis
+ * (negative counts from the end); every other dim must agree. Dimension letters: input i is viewed as
  * (A, D_i, B), A the product of the dims before the axis, B of those after it; y is
  * (A, D, B) with D = sum_i D_i, and input i starts at offset O_i = sum_{j<i} D_j.
  *
@@ -125,7 +125,7 @@ static const tg_op_test tests[] = {
 
 const tg_op_desc tg_op_concat_desc = {
     .name = "concat", .math = "y = [x_1, ..., x_n] joined along axis",
-    .n_in_min = 1, .n_in_max = TG_OP_MAX_IN, .in_kind = {TG_ARG_REAL}, .check = check,
+    .n_in_min = 1, .n_in_max = 65535, .in_kind = {TG_ARG_REAL}, .check = check,
     .forward = TG_KERNELS(concat_forward), .backward = TG_KERNELS(concat_backward),
     .tests = tests, .n_tests = sizeof tests / sizeof *tests};
 

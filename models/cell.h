@@ -1,0 +1,76 @@
+/* cell.h: a recurrent cell or a sequence block defined in YAML by its hyper-parameters,
+ * inputs, state, parameters and equations (docs/cells.md), instantiated with concrete
+ * hyper-parameters: the parameters are allocated and initialised, the equations
+ * compiled, and every shape checked before any training computation.
+ *
+ * A cell runs once per time step on x [B, input] and its state [B, size]; a block runs
+ * once on the whole sequence x [B, T, input] and has no state. Both see the numbers B
+ * (batch) and T (sequence length); a block also sees causal_mask [T,T] (1 above the
+ * diagonal) and pad_mask [B,1,1,T] (1 at padded key positions). */
+#ifndef TG_CELL_H
+#define TG_CELL_H
+
+#include "graph/tape.h"
+#include "models/config.h"
+#include "models/program.h"
+
+#define TG_CELL_MAX 32 /* hyper-parameters, inputs, states or parameters per cell */
+
+typedef struct tg_cell_param {
+    char name[TG_NAME_MAX];
+    tg_tensor *t;      /* persistent, with a gradient buffer (owned by the cell) */
+    int sym;           /* its symbol in the program */
+} tg_cell_param;
+
+typedef struct tg_cell {
+    int is_block;
+    char name[TG_NAME_MAX];     /* "lstm" */
+    tg_cfg cfg;                  /* the cell file, kept for positions in run-time errors */
+    const tg_cfg_node *eq_node;  /* its equations */
+    tg_program prog;
+    int n_hyper;
+    char hyper_name[TG_CELL_MAX][TG_NAME_MAX];
+    double hyper[TG_CELL_MAX];
+    char input_name[TG_NAME_MAX];
+    int input_size;
+    int n_state;
+    char state_name[TG_CELL_MAX][TG_NAME_MAX];
+    int state_size[TG_CELL_MAX];
+    int n_params;
+    tg_cell_param params[TG_CELL_MAX];
+    char output_name[TG_NAME_MAX];
+    int output_size;             /* found by shape inference */
+    int n_warnings;
+    char warnings[4][320];       /* "file:L:C: warning: parameter 'V' is never used" */
+} tg_cell;
+
+/* Hyper-parameter values given by the model (overrides of the file's defaults). */
+typedef struct tg_hyper_set {
+    int n;
+    const char *name[TG_CELL_MAX];
+    double value[TG_CELL_MAX];
+    const tg_cfg *cfg;               /* where each override was written, for messages */
+    const tg_cfg_node *node[TG_CELL_MAX];
+} tg_hyper_set;
+
+/* Loads the cell or block file `path`, applies `hyper` (NULL: none; an unknown name is
+ * an error at the override), compiles it, checks shapes with batch 2 and T = 3, and
+ * allocates its parameters in `dtype`, initialised from `seed`. Returns TG_OK, or an
+ * error with file:line:col in err (TG_ERR_IO, TG_ERR_CONFIG). Free with tg_cell_free. */
+tg_status tg_cell_load(tg_cell *c, const char *path, const tg_hyper_set *hyper, tg_dtype dtype,
+                       uint64_t seed, tg_error *err);
+void tg_cell_free(tg_cell *c);
+
+/* Runs the equations once. slots: c->prog.n_slots entries, filled by this function from
+ * x, state (n_state tensors, the previous values; may be NULL for zeros) and the
+ * parameters; returns the output, and writes the next state into state_out (for a
+ * cell). B and T set the dims (T = 1 for a cell step). The masks are for blocks (NULL:
+ * none). NULL and err (file:line:col of the failing equation) on error. */
+tg_tensor *tg_cell_run(tg_cell *c, tg_tape *tape, tg_tensor **slots, tg_tensor *x,
+                       tg_tensor *const *state, tg_tensor **state_out, int B, int T,
+                       tg_tensor *causal_mask, tg_tensor *pad_mask, tg_error *err);
+
+/* Translates a program error to file:line:col inside the equations. */
+tg_status tg_cell_error(const tg_cell *c, const tg_prog_error *pe, tg_error *err);
+
+#endif

@@ -1,0 +1,428 @@
+/* model.c: loading a model config and unrolling it over a batch on the tape (see
+ * model.h). The cells' math is in their YAML; this file only wires inputs, layers, the
+ * head and the loss, and steps cells through time. */
+#include "models/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "graph/rng.h"
+#include "models/init.h"
+#include "ops/ops.h"
+
+#ifndef TG_CONFIG_DIR
+#define TG_CONFIG_DIR "configs"
+#endif
+
+static const char *const TOP_KEYS[] = {"model", "data", "train", "run", "sample", NULL};
+static const char *const MODEL_KEYS[] = {"input", "layers", "head", "loss", NULL};
+static const char *const INPUT_KEYS[] = {"type", "vocab", "dim", "positions", "max_len", NULL};
+static const char *const INPUT_TYPES[] = {"embedding", "one_hot", "dense", NULL};
+static const char *const POS_TYPES[] = {"none", "learned", "sinusoidal", NULL};
+static const char *const HEAD_KEYS[] = {"out", NULL};
+static const char *const LOSS_KEYS[] = {"type", "on", NULL};
+static const char *const LOSS_TYPES[] = {"cross_entropy", "mse", NULL};
+static const char *const LOSS_ON[] = {"every", "last", NULL};
+
+static tg_status add_param(tg_model *m, const char *name, tg_tensor *t, tg_error *err)
+{
+    if (m->n_params == TG_MODEL_MAX_PARAMS)
+        return tg_error_set(err, TG_ERR_CONFIG, "%s: more than %d parameter tensors", m->cfg.path,
+                            TG_MODEL_MAX_PARAMS);
+    tg_model_param *p = &m->params[m->n_params++];
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->t = t;
+    t->name = p->name;
+    return TG_OK;
+}
+
+static tg_tensor *new_param(tg_model *m, const char *name, int ndim, const int *shape,
+                            tg_init_kind init, double arg, tg_rng *rng, tg_error *err)
+{
+    tg_tensor *t = tg_tensor_new(m->dtype, ndim, shape, 1, err);
+    if (!t) return NULL;
+    char msg[64];
+    tg_init_fill(t, init, arg, 1, rng, msg, sizeof msg);
+    if (add_param(m, name, t, err)) {
+        tg_tensor_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+/* An int field of a map: absent -> def (or an error when def < 0). */
+static tg_status get_int(tg_model *m, const tg_cfg_node *map, const char *key, const char *where,
+                         long lo, long hi, long def, long *out, tg_error *err)
+{
+    const tg_cfg_node *n = tg_cfg_get(map, key);
+    char w[128];
+    snprintf(w, sizeof w, "%s.%s", where, key);
+    if (!n) {
+        if (def < 0) return tg_cfg_error(&m->cfg, map, err, "'%s' is missing", w);
+        *out = def;
+        return TG_OK;
+    }
+    return tg_cfg_int(&m->cfg, n, w, lo, hi, out, err);
+}
+
+static tg_status get_enum(tg_model *m, const tg_cfg_node *map, const char *key, const char *where,
+                          const char *const *choices, int def, int *out, tg_error *err)
+{
+    const tg_cfg_node *n = tg_cfg_get(map, key);
+    char w[128];
+    snprintf(w, sizeof w, "%s.%s", where, key);
+    if (!n) {
+        *out = def;
+        return TG_OK;
+    }
+    return tg_cfg_enum(&m->cfg, n, w, choices, out, err);
+}
+
+/* The file of a cell/block named in a layer. */
+static tg_status resolve(tg_model *m, const tg_cfg_node *n, const char *kind, const char *where,
+                         char *path, int len, tg_error *err)
+{
+    const char *name;
+    if (tg_cfg_string(&m->cfg, n, where, &name, err)) return err->code;
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", m->cfg.path);
+    char *slash = strrchr(dir, '/');
+    if (slash) slash[1] = 0;
+    else dir[0] = 0;
+    size_t nl = strlen(name);
+    if (strchr(name, '/') || (nl > 5 && !strcmp(name + nl - 5, ".yaml"))) {
+        snprintf(path, len, "%s%s", name[0] == '/' ? "" : dir, name);
+        if (access(path, R_OK) == 0) return TG_OK;
+        return tg_cfg_error(&m->cfg, n, err, "'%s': cannot read %s file '%s'", where, kind, path);
+    }
+    char tried[2][1100];
+    snprintf(tried[0], sizeof tried[0], "%s%ss/%s.yaml", dir, kind, name);
+    snprintf(tried[1], sizeof tried[1], "%s/%ss/%s.yaml", TG_CONFIG_DIR, kind, name);
+    for (int i = 0; i < 2; i++)
+        if (access(tried[i], R_OK) == 0) {
+            snprintf(path, len, "%s", tried[i]);
+            return TG_OK;
+        }
+    return tg_cfg_error(&m->cfg, n, err, "'%s': no %s named '%s' (looked for %s and %s)", where,
+                        kind, name, tried[0], tried[1]);
+}
+
+static tg_status load_layer(tg_model *m, const tg_cfg_node *ln, int i, uint64_t seed, tg_error *err)
+{
+    char where[64];
+    snprintf(where, sizeof where, "model.layers[%d]", i);
+    if (ln->kind != TG_CFG_MAP)
+        return tg_cfg_error(&m->cfg, ln, err, "'%s' must be a map such as {cell: lstm, hidden: 256}", where);
+    int ci = tg_cfg_key_index(ln, "cell"), bi = tg_cfg_key_index(ln, "block");
+    if ((ci < 0) == (bi < 0))
+        return tg_cfg_error(&m->cfg, ln, err, "'%s' needs exactly one of 'cell: NAME' or 'block: NAME'", where);
+    int ki = ci >= 0 ? ci : bi;
+    char path[1200], w[96];
+    snprintf(w, sizeof w, "%s.%s", where, ci >= 0 ? "cell" : "block");
+    if (resolve(m, ln->items[ki], ci >= 0 ? "cell" : "block", w, path, sizeof path, err)) return err->code;
+    tg_hyper_set hs = {.cfg = &m->cfg};
+    hs.name[hs.n] = "input";
+    hs.value[hs.n++] = i ? m->layers[i - 1].output_size : m->in_dim;
+    for (int k = 0; k < ln->n; k++) {
+        if (k == ki) continue;
+        if (hs.n == TG_CELL_MAX) return tg_cfg_error(&m->cfg, ln, err, "too many hyper-parameters");
+        if (!strcmp(ln->keys[k], "input"))
+            return tg_cfg_error(&m->cfg, ln->items[k], err,
+                                "'%s.input' is set by the model (the previous layer's width)", where);
+        snprintf(w, sizeof w, "%s.%s", where, ln->keys[k]);
+        if (tg_cfg_double(&m->cfg, ln->items[k], w, -1e12, 1e12, &hs.value[hs.n], err)) return err->code;
+        hs.name[hs.n] = ln->keys[k];
+        hs.node[hs.n++] = ln->items[k];
+    }
+    tg_cell *c = &m->layers[i];
+    if (tg_cell_load(c, path, &hs, m->dtype, tg_hash64(seed + 1000003u * (i + 1)), err)) return err->code;
+    m->n_layers = i + 1;
+    for (int k = 0; k < c->n_params; k++) {
+        char name[96];
+        snprintf(name, sizeof name, "layers.%d.%s", i, c->params[k].name);
+        if (add_param(m, name, c->params[k].t, err)) return err->code;
+    }
+    m->n_state += c->n_state;
+    for (int k = 0; k < c->n_warnings && m->n_warnings < 8; k++)
+        memcpy(m->warnings[m->n_warnings++], c->warnings[k], sizeof c->warnings[k]);
+    return TG_OK;
+}
+
+tg_status tg_model_load(tg_model *m, const char *path, const char *const *overrides, int n_over,
+                        tg_dtype dtype, uint64_t seed, tg_error *err)
+{
+    memset(m, 0, sizeof *m);
+    m->dtype = dtype;
+    tg_rng rng = {seed};
+    if (tg_cfg_load_file(&m->cfg, path, err)) return err->code;
+    for (int i = 0; i < n_over; i++) {
+        char key[256];
+        const char *eq = strchr(overrides[i], '=');
+        if (!eq || eq == overrides[i] || eq - overrides[i] >= (long)sizeof key) {
+            tg_error_set(err, TG_ERR_CONFIG, "--set %s: expected key.path=value", overrides[i]);
+            goto fail;
+        }
+        memcpy(key, overrides[i], (size_t)(eq - overrides[i]));
+        key[eq - overrides[i]] = 0;
+        if (tg_cfg_set(&m->cfg, key, eq + 1, err)) goto fail;
+    }
+    const tg_cfg_node *root = m->cfg.root;
+    if (!root) {
+        tg_error_set_at(err, TG_ERR_CONFIG, path, 0, 0, "the file is empty");
+        goto fail;
+    }
+    if (tg_cfg_check_keys(&m->cfg, root, "", TOP_KEYS, err)) goto fail;
+    const tg_cfg_node *mn = tg_cfg_get(root, "model");
+    if (!mn) {
+        tg_cfg_error(&m->cfg, root, err, "missing 'model:' (input, layers, head, loss)");
+        goto fail;
+    }
+    if (tg_cfg_check_keys(&m->cfg, mn, "model", MODEL_KEYS, err)) goto fail;
+
+    /* input */
+    const tg_cfg_node *in = tg_cfg_get(mn, "input");
+    if (!in) {
+        tg_cfg_error(&m->cfg, mn, err, "'model.input' is missing (e.g. {type: embedding, vocab: 65, dim: 128})");
+        goto fail;
+    }
+    if (tg_cfg_check_keys(&m->cfg, in, "model.input", INPUT_KEYS, err)) goto fail;
+    int kind, pos;
+    long v;
+    if (get_enum(m, in, "type", "model.input", INPUT_TYPES, 0, &kind, err)) goto fail;
+    m->input = kind;
+    if (m->input != TG_IN_DENSE) {
+        if (get_int(m, in, "vocab", "model.input", 1, 1 << 24, -1, &v, err)) goto fail;
+        m->vocab = (int)v;
+    }
+    if (m->input == TG_IN_ONE_HOT) m->in_dim = m->vocab;
+    else {
+        if (get_int(m, in, "dim", "model.input", 1, 1 << 20, -1, &v, err)) goto fail;
+        m->in_dim = (int)v;
+    }
+    if (get_enum(m, in, "positions", "model.input", POS_TYPES, 0, &pos, err)) goto fail;
+    m->pos = pos;
+    if (m->pos == TG_POS_LEARNED) {
+        if (get_int(m, in, "max_len", "model.input", 1, 1 << 20, -1, &v, err)) goto fail;
+        m->max_len = (int)v;
+    }
+    if (m->input == TG_IN_EMBEDDING) {
+        double a = 1.0; /* nn.Embedding: N(0, 1) */
+        if (!(m->embedding = new_param(m, "embedding.weight", 2, (int[]){m->vocab, m->in_dim},
+                                       TG_INIT_NORMAL, a, &rng, err)))
+            goto fail;
+    }
+    if (m->pos == TG_POS_LEARNED &&
+        !(m->positions = new_param(m, "positions.weight", 2, (int[]){m->max_len, m->in_dim},
+                                   TG_INIT_NORMAL, 0.02, &rng, err)))
+        goto fail;
+
+    /* layers */
+    const tg_cfg_node *ls = tg_cfg_get(mn, "layers");
+    if (ls && ls->kind != TG_CFG_SEQ) {
+        tg_cfg_error(&m->cfg, ls, err, "'model.layers' must be a list of layers");
+        goto fail;
+    }
+    if (ls && ls->n > TG_MODEL_MAX_LAYERS) {
+        tg_cfg_error(&m->cfg, ls, err, "'model.layers': at most %d layers", TG_MODEL_MAX_LAYERS);
+        goto fail;
+    }
+    for (int i = 0; ls && i < ls->n; i++)
+        if (load_layer(m, ls->items[i], i, seed, err)) goto fail;
+    m->width = m->n_layers ? m->layers[m->n_layers - 1].output_size : m->in_dim;
+
+    /* loss and head */
+    const tg_cfg_node *lo = tg_cfg_get(mn, "loss");
+    int lk = 0, on = 0;
+    if (lo && tg_cfg_check_keys(&m->cfg, lo, "model.loss", LOSS_KEYS, err)) goto fail;
+    if (lo && (get_enum(m, lo, "type", "model.loss", LOSS_TYPES, 0, &lk, err) ||
+               get_enum(m, lo, "on", "model.loss", LOSS_ON, 0, &on, err)))
+        goto fail;
+    m->loss = lk;
+    m->loss_last = on;
+    const tg_cfg_node *hd = tg_cfg_get(mn, "head");
+    if (hd && tg_cfg_check_keys(&m->cfg, hd, "model.head", HEAD_KEYS, err)) goto fail;
+    long def_out = m->input != TG_IN_DENSE && m->loss == TG_LOSS_CROSS_ENTROPY ? m->vocab : -1;
+    if (get_int(m, hd ? hd : mn, "out", hd ? "model.head" : "model", 1, 1 << 24, def_out, &v, err))
+        goto fail;
+    m->out = (int)v;
+    double a = 1 / sqrt((double)m->width); /* nn.Linear */
+    if (!(m->head_w = new_param(m, "head.weight", 2, (int[]){m->out, m->width}, TG_INIT_UNIFORM, a, &rng, err)) ||
+        !(m->head_b = new_param(m, "head.bias", 1, (int[]){m->out}, TG_INIT_UNIFORM, a, &rng, err)))
+        goto fail;
+    return TG_OK;
+fail:
+    tg_model_free(m);
+    return err->code ? err->code : (tg_status)TG_ERR_CONFIG;
+}
+
+void tg_model_free(tg_model *m)
+{
+    for (int i = 0; i < m->n_layers; i++) tg_cell_free(&m->layers[i]);
+    tg_tensor_free(m->embedding);
+    tg_tensor_free(m->positions);
+    tg_tensor_free(m->head_w);
+    tg_tensor_free(m->head_b);
+    tg_cfg_free(&m->cfg);
+    memset(m, 0, sizeof *m);
+}
+
+int tg_model_state_size(const tg_model *m, int k)
+{
+    for (int i = 0; i < m->n_layers; i++) {
+        if (k < m->layers[i].n_state) return m->layers[i].state_size[k];
+        k -= m->layers[i].n_state;
+    }
+    return 0;
+}
+
+/* x [B,T,C] -> the input to layer 0: ids through the embedding or one-hot, plus
+ * positions. */
+static tg_tensor *model_input(tg_model *m, tg_tape *t, const tg_batch *b, tg_error *err)
+{
+    int B = b->B, T = b->T, C = m->in_dim;
+    tg_tensor *x;
+    if (m->input == TG_IN_DENSE) {
+        if (!b->x) return tg_error_set(err, TG_ERR_INVALID, "model: a dense input needs batch.x"), NULL;
+        x = tg_tape_from(t, 3, (int[]){B, T, C}, b->x);
+    } else {
+        if (!b->tokens) return tg_error_set(err, TG_ERR_INVALID, "model: token input needs batch.tokens"), NULL;
+        tg_tensor *ids = tg_tape_tensor(t, TG_I32, 2, (int[]){B, T});
+        if (ids) memcpy(ids->data, b->tokens, sizeof(int32_t) * (size_t)B * T);
+        x = m->input == TG_IN_EMBEDDING ? tg_embedding(t, ids, m->embedding) : tg_one_hot(t, ids, m->vocab);
+    }
+    if (m->pos == TG_POS_LEARNED) {
+        if (T > m->max_len)
+            return tg_error_set(err, TG_ERR_SHAPE, "model: sequence length %d exceeds model.input.max_len %d",
+                                T, m->max_len), NULL;
+        x = tg_add(t, x, tg_slice(t, m->positions, 0, 0, T));
+    } else if (m->pos == TG_POS_SINUSOIDAL) {
+        tg_tensor *pe = tg_tape_tensor(t, t->dtype, 2, (int[]){T, C});
+        for (int p = 0; pe && p < T; p++)
+            for (int i = 0; i < C; i++) {
+                double f = pow(10000.0, -(double)(i - i % 2) / C);
+                tg_tensor_set(pe, (int64_t)p * C + i, i % 2 ? cos(p * f) : sin(p * f));
+            }
+        x = tg_add(t, x, pe);
+    }
+    return x;
+}
+
+/* A [B,T] double array as a step tensor of the tape's dtype with shape (ndim, shape). */
+static tg_tensor *from_bt(tg_tape *t, const double *v, int ndim, const int *shape)
+{
+    return tg_tape_from(t, ndim, shape, v);
+}
+
+/* Runs cell layer c over X [B,T,C]; returns [B,T,H]. */
+static tg_tensor *run_cell(tg_model *m, tg_cell *c, tg_tape *t, tg_tensor *X, const tg_batch *b,
+                           const tg_model_run *run, int state0, tg_error *err)
+{
+    int B = b->B, T = b->T, C = X->shape[2];
+    tg_tensor *state[TG_CELL_MAX], *next[TG_CELL_MAX];
+    tg_tensor **outs = tg_tape_alloc(t, sizeof *outs * (size_t)T);
+    if (!outs) return NULL;
+    for (int s = 0; s < c->n_state; s++)
+        state[s] = run && run->carry_in ? run->carry_in[state0 + s] : NULL;
+    for (int s = 0; s < c->n_state; s++)
+        if (!state[s]) state[s] = tg_tape_zeros(t, X->dtype, 2, (int[]){B, c->state_size[s]});
+    for (int step = 0; step < T; step++) {
+        if (run && run->bptt > 0 && step > 0 && step % run->bptt == 0)
+            for (int s = 0; s < c->n_state; s++) state[s] = tg_tape_detach(t, state[s]);
+        tg_tensor *x = tg_reshape(t, tg_slice(t, X, 1, step, 1), 2, (int[]){B, C});
+        c->prog.seed = tg_hash64((run ? run->seed : 0) + (uint64_t)step);
+        c->prog.training = run ? run->training : 0;
+        tg_tensor *h = tg_cell_run(c, t, m->slots, x, state, next, B, 1, NULL, NULL, err);
+        if (!h) return NULL;
+        if (b->mask) { /* padded steps keep the old state: s + m * (s' - s) */
+            double *mv = tg_tape_alloc(t, sizeof *mv * (size_t)B);
+            if (!mv) return NULL;
+            for (int i = 0; i < B; i++) mv[i] = b->mask[(int64_t)i * T + step];
+            tg_tensor *mk = from_bt(t, mv, 2, (int[]){B, 1});
+            for (int s = 0; s < c->n_state; s++)
+                next[s] = tg_add(t, state[s], tg_mul(t, mk, tg_sub(t, next[s], state[s])));
+            h = tg_mul(t, mk, h);
+        }
+        for (int s = 0; s < c->n_state; s++) state[s] = next[s];
+        outs[step] = tg_reshape(t, h, 3, (int[]){B, 1, h->shape[1]});
+        if (tg_tape_status(t)) return NULL;
+    }
+    for (int s = 0; run && run->carry_out && s < c->n_state; s++) run->carry_out[state0 + s] = state[s];
+    return T == 1 ? outs[0] : tg_concat(t, T, outs, 1);
+}
+
+static tg_tensor *masks(tg_tape *t, const tg_batch *b, tg_tensor **pad)
+{
+    int B = b->B, T = b->T;
+    tg_tensor *cm = tg_tape_zeros(t, t->dtype, 2, (int[]){T, T});
+    for (int i = 0; cm && i < T; i++)
+        for (int j = i + 1; j < T; j++) tg_tensor_set(cm, (int64_t)i * T + j, 1);
+    *pad = tg_tape_zeros(t, t->dtype, 4, (int[]){B, 1, 1, T});
+    for (int i = 0; *pad && b->mask && i < B * T; i++) tg_tensor_set(*pad, i, b->mask[i] == 0);
+    return cm;
+}
+
+tg_tensor *tg_model_loss(tg_model *m, tg_tape *t, const tg_batch *b, const tg_model_run *run,
+                         tg_error *err)
+{
+    int B = b->B, T = b->T;
+    if (B < 1 || T < 1) return tg_error_set(err, TG_ERR_SHAPE, "model: empty batch (B=%d, T=%d)", B, T), NULL;
+    tg_tensor *X = model_input(m, t, b, err), *pad = NULL, *cm = NULL;
+    int state0 = 0;
+    for (int i = 0; X && i < m->n_layers; i++) {
+        tg_cell *c = &m->layers[i];
+        if (c->is_block) {
+            if (!cm) cm = masks(t, b, &pad);
+            c->prog.seed = run ? run->seed : 0;
+            c->prog.training = run ? run->training : 0;
+            X = tg_cell_run(c, t, m->slots, X, NULL, NULL, B, T, cm, pad, err);
+        } else {
+            X = run_cell(m, c, t, X, b, run, state0, err);
+        }
+        state0 += c->n_state;
+    }
+    if (!X) goto fail;
+    tg_tensor *logits = tg_add(t, tg_matmul(t, X, m->head_w, 0, 1), m->head_b); /* [B,T,out] */
+    if (run && run->logits_out) *run->logits_out = logits;
+    /* weights [B,T]: the mask, or for loss on the last step a one-hot of each sequence's
+     * last real step */
+    double *w = tg_tape_alloc(t, sizeof *w * (size_t)B * T);
+    if (!w) goto fail;
+    for (int i = 0; i < B; i++) {
+        int last = -1;
+        for (int s = 0; s < T; s++) {
+            double mk = b->mask ? b->mask[(int64_t)i * T + s] : 1;
+            w[(int64_t)i * T + s] = m->loss_last ? 0 : mk;
+            if (mk != 0) last = s;
+        }
+        if (m->loss_last && last >= 0) w[(int64_t)i * T + last] = 1;
+    }
+    tg_tensor *loss;
+    if (m->loss == TG_LOSS_CROSS_ENTROPY) {
+        if (!b->targets) return tg_error_set(err, TG_ERR_INVALID, "model: cross_entropy needs batch.targets"), NULL;
+        tg_tensor *tg = tg_tape_tensor(t, TG_I32, 2, (int[]){B, T});
+        if (tg) memcpy(tg->data, b->targets, sizeof(int32_t) * (size_t)B * T);
+        loss = tg_cross_entropy(t, logits, tg, from_bt(t, w, 2, (int[]){B, T}));
+    } else {
+        if (!b->y) return tg_error_set(err, TG_ERR_INVALID, "model: mse needs batch.y"), NULL;
+        if (m->loss_last) { /* pred [B,out] = sum_t w[b,t] logits[b,t,:] */
+            tg_tensor *wt = from_bt(t, w, 3, (int[]){B, T, 1});
+            tg_tensor *pred = tg_sum(t, tg_mul(t, logits, wt), 1);
+            loss = tg_mse(t, pred, tg_tape_from(t, 2, (int[]){B, m->out}, b->y));
+        } else if (b->mask) { /* sum of masked squared errors / (real steps * out) */
+            tg_tensor *d = tg_sub(t, logits, tg_tape_from(t, 3, (int[]){B, T, m->out}, b->y));
+            tg_tensor *wt = from_bt(t, w, 3, (int[]){B, T, 1});
+            double n = 0;
+            for (int i = 0; i < B * T; i++) n += w[i] != 0;
+            loss = tg_scale(t, tg_sum(t, tg_mul(t, tg_mul(t, d, d), wt), TG_AXIS_ALL),
+                            1.0 / (n > 0 ? n * m->out : 1));
+        } else {
+            loss = tg_mse(t, logits, tg_tape_from(t, 3, (int[]){B, T, m->out}, b->y));
+        }
+    }
+    if (loss) return loss;
+fail:
+    if (!err->code && tg_tape_status(t)) *err = *tg_tape_error(t);
+    return NULL;
+}
