@@ -89,12 +89,8 @@ static void free_node(tg_cfg_node *n)
         if (n->keys) tg_free(n->keys[i]);
         if (n->items) free_node(n->items[i]);
     }
-    tg_free(n->keys);
-    tg_free(n->key_line);
-    tg_free(n->key_col);
-    tg_free(n->items);
-    tg_free(n->value);
-    tg_free(n);
+    tg_free(n->keys), tg_free(n->key_line), tg_free(n->key_col);
+    tg_free(n->items), tg_free(n->value), tg_free(n);
 }
 
 void tg_cfg_free(tg_cfg *c)
@@ -121,43 +117,32 @@ static tg_status nomem(const loader *L)
     return tg_error_set_at(L->err, TG_ERR_NOMEM, L->name, 0, 0, "out of memory loading the config");
 }
 
-static tg_status fail_at(const loader *L, yaml_mark_t m, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static tg_status fail_at(const loader *L, yaml_mark_t m, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return tg_error_set_at(L->err, TG_ERR_CONFIG, L->name, (int)m.line + 1, (int)m.column + 1,
-                           "%s", msg);
-}
+/* Records a TG_ERR_CONFIG error at libyaml mark m (0-based, hence the + 1). */
+#define FAIL_AT(L, m, ...)                                                                   \
+    tg_error_set_at((L)->err, TG_ERR_CONFIG, (L)->name, (int)(m).line + 1, (int)(m).column + 1, \
+                    __VA_ARGS__)
 
 /* Turns a failed libyaml parser into a status. Reader errors (bad UTF-8, control
  * characters) carry a byte offset instead of a mark. */
 static tg_status yaml_fail(const loader *L, const yaml_parser_t *p)
 {
     const char *problem = p->problem ? p->problem : "syntax error";
+    char extra[160] = "";
     if (p->error == YAML_MEMORY_ERROR) return nomem(L);
     if (p->error == YAML_READER_ERROR) {
         int line, col;
         text_pos(L->text, p->problem_offset < L->len ? p->problem_offset : L->len, &line, &col);
-        const char *pre = strstr(problem, "UTF-8") ? "not valid UTF-8: " : "";
-        if (p->problem_value >= 0)
-            return tg_error_set_at(L->err, TG_ERR_CONFIG, L->name, line, col, "%s%s (0x%02X)", pre,
-                                   problem, (unsigned)p->problem_value);
-        return tg_error_set_at(L->err, TG_ERR_CONFIG, L->name, line, col, "%s%s", pre, problem);
+        if (p->problem_value >= 0) snprintf(extra, sizeof extra, " (0x%02X)", (unsigned)p->problem_value);
+        return tg_error_set_at(L->err, TG_ERR_CONFIG, L->name, line, col, "%s%s%s",
+                               strstr(problem, "UTF-8") ? "not valid UTF-8: " : "", problem, extra);
     }
-    if (p->context && (p->context_mark.line != p->problem_mark.line ||
-                       p->context_mark.column != p->problem_mark.column))
-        return fail_at(L, p->problem_mark, "%s (%s at line %d, column %d)", problem, p->context,
-                       (int)p->context_mark.line + 1, (int)p->context_mark.column + 1);
-    if (p->context) return fail_at(L, p->problem_mark, "%s (%s)", problem, p->context);
-    return fail_at(L, p->problem_mark, "%s", problem);
+    yaml_mark_t pm = p->problem_mark, cm = p->context_mark;
+    if (p->context && (cm.line != pm.line || cm.column != pm.column))
+        snprintf(extra, sizeof extra, " (%.100s at line %d, column %d)", p->context, (int)cm.line + 1,
+                 (int)cm.column + 1);
+    else if (p->context)
+        snprintf(extra, sizeof extra, " (%.100s)", p->context);
+    return FAIL_AT(L, pm, "%s%s", problem, extra);
 }
 
 static int parser_init(const loader *L, yaml_parser_t *p)
@@ -185,17 +170,17 @@ static tg_status check_events(const loader *L)
         }
         switch (ev.type) {
         case YAML_ALIAS_EVENT:
-            st = fail_at(L, ev.start_mark, "alias '*%.100s' is not supported: write the value out in full",
+            st = FAIL_AT(L, ev.start_mark, "alias '*%.100s' is not supported: write the value out in full",
                          (const char *)ev.data.alias.anchor);
             break;
         case YAML_DOCUMENT_START_EVENT:
             if (++docs > 1)
-                st = fail_at(L, ev.start_mark, "only one document per file: a second one starts here");
+                st = FAIL_AT(L, ev.start_mark, "only one document per file: a second one starts here");
             break;
         case YAML_SEQUENCE_START_EVENT:
         case YAML_MAPPING_START_EVENT:
             if (++depth > MAX_DEPTH)
-                st = fail_at(L, ev.start_mark, "nested more than %d levels deep", MAX_DEPTH);
+                st = FAIL_AT(L, ev.start_mark, "nested more than %d levels deep", MAX_DEPTH);
             break;
         case YAML_SEQUENCE_END_EVENT:
         case YAML_MAPPING_END_EVENT: depth--; break;
@@ -212,7 +197,7 @@ static tg_status copy_scalar(const loader *L, const yaml_node_t *y, char **out)
 {
     const char *v = (const char *)y->data.scalar.value;
     size_t n = y->data.scalar.length;
-    if (memchr(v, '\0', n)) return fail_at(L, y->start_mark, "a value may not contain a NUL character");
+    if (memchr(v, '\0', n)) return FAIL_AT(L, y->start_mark, "a value may not contain a NUL character");
     *out = dup_n(v, n);
     return *out ? TG_OK : nomem(L);
 }
@@ -266,7 +251,7 @@ static tg_status copy_node(const loader *L, const yaml_node_t *y, tg_cfg_node **
     for (int i = 0; i < count; i++) {
         const yaml_node_t *k = yaml_document_get_node(L->doc, pr[i].key);
         if (k->type != YAML_SCALAR_NODE)
-            return fail_at(L, k->start_mark, "a key must be a single value, not a %s",
+            return FAIL_AT(L, k->start_mark, "a key must be a single value, not a %s",
                            k->type == YAML_MAPPING_NODE ? "map" : "sequence");
         n->n = i + 1;
         n->key_line[i] = (int)k->start_mark.line + 1;
@@ -276,7 +261,7 @@ static tg_status copy_node(const loader *L, const yaml_node_t *y, tg_cfg_node **
         for (int j = 0; j < i; j++)
             if (strcmp(n->keys[j], n->keys[i]) == 0) {
                 char s[80];
-                return fail_at(L, k->start_mark, "duplicate key '%s' (first at line %d)",
+                return FAIL_AT(L, k->start_mark, "duplicate key '%s' (first at line %d)",
                                show(n->keys[i], s), n->key_line[j]);
             }
         st = copy_node(L, yaml_document_get_node(L->doc, pr[i].value), &n->items[i]);
@@ -304,7 +289,7 @@ static tg_status load_tree(loader *L, tg_cfg_node **root)
                        r->data.scalar.style == YAML_PLAIN_SCALAR_STYLE);
     if (!empty) st = copy_node(L, r, root);
     if (st == TG_OK && *root && (*root)->kind != TG_CFG_MAP)
-        st = fail_at(L, r->start_mark, "the top level must be a map of keys");
+        st = FAIL_AT(L, r->start_mark, "the top level must be a map of keys");
     L->doc = NULL;
     yaml_document_delete(&doc);
     yaml_parser_delete(&p);
@@ -477,14 +462,16 @@ tg_status tg_cfg_check_keys(const tg_cfg *c, const tg_cfg_node *map, const char 
 
 /* ---- typed reads ---- */
 
-/* TG_OK when n is a scalar, else "'where': expected <what>, got a map". */
-static tg_status need_scalar(const tg_cfg *c, const tg_cfg_node *n, const char *where,
-                             const char *what, tg_error *err)
+/* "'where': expected <what>, got <n> (did you mean '<sug>'?)" at n. */
+static tg_status expected(const tg_cfg *c, const tg_cfg_node *n, const char *where, const char *what,
+                          const char *sug, tg_error *err)
 {
     char d[96];
-    if (n && n->kind == TG_CFG_SCALAR) return TG_OK;
-    return tg_cfg_error(c, n, err, "'%s': expected %s, got %s", where ? where : "", what, desc(n, d));
+    return tg_cfg_error(c, n, err, "'%s': expected %s, got %s%s%s%s", where ? where : "", what,
+                        desc(n, d), sug ? " (did you mean '" : "", sug ? sug : "", sug ? "'?)" : "");
 }
+
+static int is_scalar(const tg_cfg_node *n) { return n && n->kind == TG_CFG_SCALAR; }
 
 /* Plain decimal digits with an optional sign, within long. */
 static int parse_long(const char *s, long *out)
@@ -494,90 +481,69 @@ static int parse_long(const char *s, long *out)
     while (isdigit((unsigned char)*q)) q++;
     if (*q) return 0;
     errno = 0;
-    long v = strtol(s, NULL, 10);
-    if (errno == ERANGE) return 0;
-    *out = v;
-    return 1;
+    *out = strtol(s, NULL, 10);
+    return errno != ERANGE;
 }
 
 tg_status tg_cfg_int(const tg_cfg *c, const tg_cfg_node *n, const char *where, long lo, long hi,
                      long *out, tg_error *err)
 {
-    char what[96], d[96];
-    tg_status st = need_scalar(c, n, where, "an integer", err);
-    if (st) return st;
+    char what[96] = "an integer";
     long v;
-    if (parse_long(n->value, &v) && v >= lo && v <= hi) {
-        *out = v;
-        return TG_OK;
-    }
-    if (lo == LONG_MIN && hi == LONG_MAX)
-        snprintf(what, sizeof what, "an integer");
-    else
-        snprintf(what, sizeof what, "an integer in [%ld, %ld]", lo, hi);
-    return tg_cfg_error(c, n, err, "'%s': expected %s, got %s", where ? where : "", what, desc(n, d));
+    if (!is_scalar(n)) return expected(c, n, where, what, NULL, err);
+    if (parse_long(n->value, &v) && v >= lo && v <= hi) return *out = v, TG_OK;
+    if (lo != LONG_MIN || hi != LONG_MAX) snprintf(what, sizeof what, "an integer in [%ld, %ld]", lo, hi);
+    return expected(c, n, where, what, NULL, err);
 }
 
 tg_status tg_cfg_double(const tg_cfg *c, const tg_cfg_node *n, const char *where, double lo,
                         double hi, double *out, tg_error *err)
 {
-    char d[96];
-    tg_status st = need_scalar(c, n, where, "a number", err);
-    if (st) return st;
-    const char *s = n->value;
-    const char *u = s + (*s == '+' || *s == '-');
+    char what[96];
+    if (!is_scalar(n)) return expected(c, n, where, "a number", NULL, err);
+    const char *s = n->value, *u = s + (*s == '+' || *s == '-');
     char *end = NULL;
     double v = 0;
     int ok = *s && !isspace((unsigned char)*s) && !strpbrk(s, "xX"); /* no hex floats */
-    if (ok) {
-        v = strtod(s, &end);
-        ok = *end == '\0';
-    }
+    if (ok) v = strtod(s, &end), ok = *end == '\0';
+    /* Overflow ("1e999") parses as inf; YAML's own spellings .inf and .nan are refused too. */
     int nonfinite = (ok && !isfinite(v)) || strcasecmp(u, ".inf") == 0 || strcasecmp(s, ".nan") == 0;
-    if (ok && !nonfinite && v >= lo && v <= hi) {
-        *out = v;
-        return TG_OK;
-    }
-    return tg_cfg_error(c, n, err, "'%s': expected a %snumber in [%g, %g], got %s", where ? where : "",
-                        nonfinite ? "finite " : "", lo, hi, desc(n, d));
+    if (ok && !nonfinite && v >= lo && v <= hi) return *out = v, TG_OK;
+    snprintf(what, sizeof what, "a %snumber in [%g, %g]", nonfinite ? "finite " : "", lo, hi);
+    return expected(c, n, where, what, NULL, err);
 }
 
 tg_status tg_cfg_bool(const tg_cfg *c, const tg_cfg_node *n, const char *where, int *out,
                       tg_error *err)
 {
     static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
-    char d[96];
-    tg_status st = need_scalar(c, n, where, "true or false", err);
-    if (st) return st;
+    if (!is_scalar(n)) return expected(c, n, where, "true or false", NULL, err);
     for (int i = 0; i < 4; i++) {
         if (strcasecmp(n->value, yes[i]) == 0) return *out = 1, TG_OK;
         if (strcasecmp(n->value, no[i]) == 0) return *out = 0, TG_OK;
     }
-    return tg_cfg_error(c, n, err, "'%s': expected true or false, got %s", where ? where : "", desc(n, d));
+    return expected(c, n, where, "true or false", NULL, err);
 }
 
 tg_status tg_cfg_string(const tg_cfg *c, const tg_cfg_node *n, const char *where,
                         const char **out, tg_error *err)
 {
-    tg_status st = need_scalar(c, n, where, "a string", err);
-    if (st == TG_OK) *out = n->value;
-    return st;
+    if (!is_scalar(n)) return expected(c, n, where, "a string", NULL, err);
+    *out = n->value;
+    return TG_OK;
 }
 
 tg_status tg_cfg_enum(const tg_cfg *c, const tg_cfg_node *n, const char *where,
                       const char *const *choices, int *out, tg_error *err)
 {
-    char what[300] = "one of ", d[96];
+    char what[300] = "one of ";
     size_t len = strlen(what);
     for (int i = 0; choices[i] && len < sizeof what - 1; i++)
         len += (size_t)snprintf(what + len, sizeof what - len, "%s%s", i ? ", " : "", choices[i]);
-    tg_status st = need_scalar(c, n, where, what, err);
-    if (st) return st;
+    if (!is_scalar(n)) return expected(c, n, where, what, NULL, err);
     for (int i = 0; choices[i]; i++)
         if (strcmp(n->value, choices[i]) == 0) return *out = i, TG_OK;
-    const char *sug = tg_suggest(n->value, choices);
-    return tg_cfg_error(c, n, err, "'%s': expected %s, got %s%s%s%s", where ? where : "", what,
-                        desc(n, d), sug ? " (did you mean '" : "", sug ? sug : "", sug ? "'?)" : "");
+    return expected(c, n, where, what, tg_suggest(n->value, choices), err);
 }
 
 /* ---- positions inside values ---- */
@@ -725,34 +691,25 @@ tg_status tg_cfg_set(tg_cfg *c, const char *path, const char *value, tg_error *e
             if (i >= 0) slot = &cur->items[i];
         } else
             SET_FAIL("'%.*s' is not a map", plen, path);
-        if (!dot) { /* the last component: a new or replaced scalar */
-            tg_cfg_node *t = slot ? *slot : NULL;
-            if (t && t->kind != TG_CFG_SCALAR) SET_FAIL("'%s' is a %s, not a value", path, kind_name(t->kind));
-            if (!t) {
-                if (!(t = new_node(TG_CFG_SCALAR, value))) SET_NOMEM();
-                if (!map_add(cur, s, klen, t)) {
-                    free_node(t);
-                    SET_NOMEM();
-                }
-            } else {
-                char *v = dup_n(value, strlen(value));
-                if (!v) SET_NOMEM();
-                tg_free(t->value);
-                t->value = v;
-            }
-            t->style = TG_CFG_PLAIN;
-            t->line = t->col = 0;
-            return TG_OK;
-        }
-        if (!slot) {
-            tg_cfg_node *m = new_node(TG_CFG_MAP, NULL);
+        if (!slot) { /* a missing key: a new map on the way, the new scalar at the end */
+            tg_cfg_node *m = new_node(dot ? TG_CFG_MAP : TG_CFG_SCALAR, dot ? NULL : value);
             if (!m || !map_add(cur, s, klen, m)) {
                 free_node(m);
                 SET_NOMEM();
             }
+            if (!dot) return TG_OK;
             cur = m;
-        } else
+        } else if (dot)
             cur = *slot;
+        else { /* the last component exists: replace its value */
+            tg_cfg_node *t = *slot;
+            if (t->kind != TG_CFG_SCALAR) SET_FAIL("'%s' is a %s, not a value", path, kind_name(t->kind));
+            char *v = dup_n(value, strlen(value));
+            if (!v) SET_NOMEM();
+            tg_free(t->value);
+            t->value = v, t->style = TG_CFG_PLAIN, t->line = t->col = 0;
+            return TG_OK;
+        }
         s = dot + 1;
     }
 #undef SET_FAIL
