@@ -50,7 +50,8 @@ tg_cfg_node *tg_cfg_get(const tg_cfg_node *map, const char *key);
 /* Index of `key` in the map, or -1. */
 int tg_cfg_key_index(const tg_cfg_node *map, const char *key);
 
-/* Fails with TG_ERR_CONFIG at the first key of `map` not in the NULL-terminated list
+/* (A NULL map, an absent section, has no unknown keys: TG_OK.) Fails with TG_ERR_CONFIG
+ * at the first key of `map` not in the NULL-terminated list
  * `allowed`: "file:L:C: error: unknown key 'hiden' in 'model' (did you mean 'hidden'?)"
  * (the suggestion when an allowed key is within edit distance 2, or 1/3 of its length).
  * `where` is the key path of the map ("model", "model.layers[0]"; "" for the root,
@@ -58,7 +59,8 @@ int tg_cfg_key_index(const tg_cfg_node *map, const char *key);
 tg_status tg_cfg_check_keys(const tg_cfg *c, const tg_cfg_node *map, const char *where,
                             const char *const *allowed, tg_error *err);
 
-/* Typed reads of a scalar node `n` whose key path is `where`. Each returns TG_OK or
+/* Typed reads of a scalar node `n` whose key path is `where` (quoted scalars such as
+ * '5' are read too; booleans ignore case; inf and nan are refused; NULL: "got nothing"). Each returns TG_OK or
  * TG_ERR_CONFIG with "file:L:C: error: 'where': expected ..., got '...'". */
 tg_status tg_cfg_int(const tg_cfg *c, const tg_cfg_node *n, const char *where, long lo, long hi,
                      long *out, tg_error *err);
@@ -96,7 +98,7 @@ tg_status tg_cfg_set(tg_cfg *c, const char *path, const char *value, tg_error *e
 /* Edit distance (Levenshtein) between two strings, for suggestions. */
 int tg_edit_distance(const char *a, const char *b);
 /* The entry of `candidates` (NULL-terminated) nearest to `word` when close enough to
- * suggest (distance <= 2 or <= strlen/3), else NULL. */
+ * suggest (distance <= 2 or <= strlen/3, and less than the longer length), else NULL. */
 const char *tg_suggest(const char *word, const char *const *candidates);
 
 #endif

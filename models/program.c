@@ -164,7 +164,7 @@ static int set_src(cc *c, tg_instr *in, int n, const int *slots)
 {
     in->src = tg_arena_alloc(&c->p->arena, sizeof *in->src * (n ? n : 1), 16);
     if (!in->src) return cfail(c, in->pos, "out of memory");
-    memcpy(in->src, slots, sizeof *slots * n);
+    if (n) memcpy(in->src, slots, sizeof *slots * n);
     in->n_src = n;
     return 0;
 }
