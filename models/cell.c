@@ -40,8 +40,14 @@ static tg_status eval_num(tg_cell *c, const tg_cfg_node *n, const char *where, d
     tg_arena_free(&a);
     if (r) {
         int line, col;
+        char name[TG_NAME_MAX + 16], hint[TG_NAME_MAX + 24] = "";
+        const char *cand[TG_CELL_MAX + 1], *s2;
+        for (int i = 0; i < c->n_hyper; i++) cand[i] = c->hyper_name[i];
+        cand[c->n_hyper] = NULL;
+        if (sscanf(pe.msg, "unknown name '%79[^']'", name) == 1 && (s2 = tg_suggest(name, cand)))
+            snprintf(hint, sizeof hint, " (did you mean '%s'?)", s2);
         tg_cfg_pos(&c->cfg, n, pe.pos, &line, &col);
-        return tg_error_set_at(err, TG_ERR_CONFIG, c->cfg.path, line, col, "'%s': %s", where, pe.msg);
+        return tg_error_set_at(err, TG_ERR_CONFIG, c->cfg.path, line, col, "'%s': %s%s", where, pe.msg, hint);
     }
     return TG_OK;
 }

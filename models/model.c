@@ -137,7 +137,15 @@ static tg_status load_layer(tg_model *m, const tg_cfg_node *ln, int i, uint64_t 
         hs.node[hs.n++] = ln->items[k];
     }
     tg_cell *c = &m->layers[i];
-    if (tg_cell_load(c, path, &hs, m->dtype, tg_hash64(seed + 1000003u * (i + 1)), err)) return err->code;
+    if (tg_cell_load(c, path, &hs, m->dtype, tg_hash64(seed + 1000003u * (i + 1)), err)) {
+        if (strcmp(err->file, m->cfg.path)) { /* an error inside the cell file: say who uses it */
+            char note[200];
+            snprintf(note, sizeof note, " (for %s:%d:%d, %s)", m->cfg.path, ln->line, ln->col, where);
+            size_t l = strlen(err->msg);
+            if (l + strlen(note) < sizeof err->msg) memcpy(err->msg + l, note, strlen(note) + 1);
+        }
+        return err->code;
+    }
     m->n_layers = i + 1;
     for (int k = 0; k < c->n_params; k++) {
         char name[96];
@@ -244,8 +252,13 @@ tg_status tg_model_load(tg_model *m, const char *path, const char *const *overri
     const tg_cfg_node *hd = tg_cfg_get(mn, "head");
     if (hd && tg_cfg_check_keys(&m->cfg, hd, "model.head", HEAD_KEYS, err)) goto fail;
     long def_out = m->input != TG_IN_DENSE && m->loss == TG_LOSS_CROSS_ENTROPY ? m->vocab : -1;
-    if (get_int(m, hd ? hd : mn, "out", hd ? "model.head" : "model", 1, 1 << 24, def_out, &v, err))
+    if (def_out < 0 && !tg_cfg_get(hd, "out")) {
+        tg_cfg_error(&m->cfg, hd ? hd : mn, err,
+                     "'model.head.out' is missing: with %s, give the number of outputs "
+                     "(e.g. head: {out: 1})", m->input == TG_IN_DENSE ? "a dense input" : "an mse loss");
         goto fail;
+    }
+    if (get_int(m, hd ? hd : mn, "out", "model.head", 1, 1 << 24, def_out, &v, err)) goto fail;
     m->out = (int)v;
     double a = 1 / sqrt((double)m->width); /* nn.Linear */
     if (!(m->head_w = new_param(m, "head.weight", 2, (int[]){m->out, m->width}, TG_INIT_UNIFORM, a, &rng, err)) ||

@@ -190,6 +190,10 @@ static const char *suggest_name(tg_program *p, const char *word, int functions)
 
 static int unknown_name(cc *c, const tg_expr *e, const char *what, int functions)
 {
+    for (int k = c->eq + 1; !functions && k < c->p->n_eqs; k++)
+        for (int j = 0; j < c->p->eqs[k].n_lhs; j++)
+            if (!strcmp(c->p->eqs[k].lhs[j], e->name))
+                return cfail(c, e->pos, "'%s' is used before it is defined (by a later equation)", e->name);
     const char *s = suggest_name(c->p, e->name, functions);
     if (s) return cfail(c, e->pos, "unknown %s '%s' (did you mean '%s'?)", what, e->name, s);
     return cfail(c, e->pos, "unknown %s '%s'", what, e->name);
@@ -473,7 +477,7 @@ static int sint(tg_program *p, tg_tape *t, const tg_instr *in, int k, int *out, 
     double v;
     tg_parse_error pe;
     if (tg_expr_eval(in->sarg[k], lookup, p, &v, &pe)) return rfail(p, t, in, e, "%s", pe.msg);
-    if (v != floor(v) || fabs(v) > 1e9) return rfail(p, t, in, e, "expected an integer, got %g", v);
+    if (v != floor(v) || fabs(v) > 1e9) return rfail(p, t, in, e, "a size, axis or count must be a whole number, got %g", v);
     *out = (int)v;
     return 0;
 }
