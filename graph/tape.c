@@ -2,6 +2,7 @@
  * lives in ops/; the tape only calls the backward kernel stored in each node. */
 #include "graph/tape.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "graph/alloc.h"
@@ -162,4 +163,32 @@ tg_status tg_tape_backward(tg_tape *t, tg_tensor *loss)
         n->backward(n);
     }
     return TG_OK;
+}
+
+static int nonfinite(const tg_tensor *x, const void *p)
+{
+    if (!p || x->dtype == TG_I32) return 0;
+    for (int64_t i = 0; i < x->numel; i++) {
+        double v = x->dtype == TG_F32 ? ((const float *)p)[i] : ((const double *)p)[i];
+        if (!isfinite(v)) return 1;
+    }
+    return 0;
+}
+
+const tg_node *tg_tape_first_nonfinite(const tg_tape *t)
+{
+    const tg_node *first = NULL; /* the list runs newest first: keep the last match */
+    for (const tg_node *n = t->last; n; n = n->prev)
+        if (nonfinite(n->out, n->out->data)) first = n;
+    return first;
+}
+
+const tg_node *tg_tape_first_nonfinite_grad(const tg_tape *t)
+{
+    for (const tg_node *n = t->last; n; n = n->prev) {
+        if (!n->out->grad || nonfinite(n->out, n->out->grad)) continue;
+        for (int i = 0; i < n->n_in; i++)
+            if (n->in[i]->requires_grad && nonfinite(n->in[i], n->in[i]->grad)) return n;
+    }
+    return NULL;
 }

@@ -119,6 +119,14 @@ tg_tensor *tg_tape_detach(tg_tape *t, tg_tensor *x);
  * adds the gradients again. Returns the tape's status. */
 tg_status tg_tape_backward(tg_tape *t, tg_tensor *loss);
 
+/* Where a NaN or Inf first appeared, for the training loop's numerical-failure report:
+ * the first recorded node, in recording order, whose output holds a non-finite value
+ * (forward), or, in backward order, the first node whose backward wrote a non-finite
+ * value into an input's gradient while its own output gradient was finite. NULL if
+ * none. The node's op and label (the equation) name the culprit. */
+const tg_node *tg_tape_first_nonfinite(const tg_tape *t);
+const tg_node *tg_tape_first_nonfinite_grad(const tg_tape *t);
+
 /* Internal to ops: arena memory for the current step, NULL (and TG_ERR_NOMEM in the
  * tape) when exhausted. */
 void *tg_tape_alloc(tg_tape *t, size_t bytes);

@@ -101,4 +101,22 @@ int tg_edit_distance(const char *a, const char *b);
  * suggest (distance <= 2 or <= strlen/3, and less than the longer length), else NULL. */
 const char *tg_suggest(const char *word, const char *const *candidates);
 
+/* Writes the tree of c as YAML to path (config_emit.c), atomically: a temporary file
+ * "path.tmp", fsync, rename, so a reader sees the old file or the new one. The text
+ * loads back (tg_cfg_load_string) to an equal tree: the same keys in the same order,
+ * values and structure. Maps and sequences are written in block style (empty ones as
+ * {} and []), values with line breaks as literal blocks (|; double-quoted with escapes
+ * where a block cannot hold them, e.g. a space before a line break), values that were
+ * quoted in quotes ('...', or "..." where escapes are needed), the others plain where
+ * that reads back the same (libyaml quotes the rest); comments and layout are not
+ * kept. Writing a loaded copy of the output gives the same text again. An empty
+ * config (root NULL) writes an empty file. Returns TG_OK, TG_ERR_IO ("path: error: cannot write: ...", with an
+ * existing file at path untouched), TG_ERR_INVALID for a key or value that is not
+ * valid UTF-8 ("'train.name': the value is not valid UTF-8", "'train': key 2 is not
+ * valid UTF-8"; only possible after tg_cfg_set), or TG_ERR_NOMEM. */
+tg_status tg_cfg_write(const tg_cfg *c, const char *path, tg_error *err);
+/* The same YAML text, tg_malloc'ed and NUL-terminated (the caller frees it with
+ * tg_free); NULL when out of memory or when a string is not valid UTF-8. */
+char *tg_cfg_emit(const tg_cfg *c);
+
 #endif

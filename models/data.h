@@ -41,6 +41,8 @@ typedef struct tg_dataset {
     int in_dim, out_dim;    /* dense input width, regression output width (0 for tokens) */
     int n_val_seqs;         /* synthetic validation set size */
     uint64_t seed;
+    double noise;           /* sine: standard deviation of the Gaussian input noise */
+    int lowercase;          /* words: ASCII letters folded to lower case (load and encode) */
     int n_inline;           /* inline: sequences */
     double *inline_x, *inline_y; /* inline: [n_inline, seq_len, in_dim], [.., out_dim] */
     char source[512];       /* what was loaded, for logs: path or task name */
@@ -49,7 +51,9 @@ typedef struct tg_dataset {
 /* Loads the `data` map of config c (node may be NULL: an error naming what is missing).
  * Text paths are relative to the config file. Rejects an empty file, a binary file (a
  * NUL byte or invalid UTF-8: "data.path: 'x.bin' is not UTF-8 text (byte 0x89 at
- * offset 0)"), a vocabulary larger than the data. TG_OK or err with file:line:col. */
+ * offset 0)"), a text too short for a non-empty validation split. A word vocabulary
+ * larger than the data's distinct words is clamped. TG_OK or err with file:line:col;
+ * on error d is left empty (tg_data_free on it is harmless). */
 tg_status tg_data_load(tg_dataset *d, const tg_cfg *c, const tg_cfg_node *node, tg_error *err);
 void tg_data_free(tg_dataset *d);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "graph/alloc.h"
 #include "graph/rng.h"
 #include "models/init.h"
 #include "ops/ops.h"
@@ -17,13 +18,13 @@
 #endif
 
 static const char *const TOP_KEYS[] = {"model", "data", "train", "run", "sample", NULL};
-static const char *const MODEL_KEYS[] = {"input", "layers", "head", "loss", NULL};
+static const char *const MODEL_KEYS[] = {"input", "layers", "head", "loss", "init", NULL};
 static const char *const INPUT_KEYS[] = {"type", "vocab", "dim", "positions", "max_len", NULL};
 static const char *const INPUT_TYPES[] = {"embedding", "one_hot", "dense", NULL};
 static const char *const POS_TYPES[] = {"none", "learned", "sinusoidal", NULL};
-static const char *const HEAD_KEYS[] = {"out", NULL};
+static const char *const HEAD_KEYS[] = {"out", "bias", NULL};
 static const char *const LOSS_KEYS[] = {"type", "on", NULL};
-static const char *const LOSS_TYPES[] = {"cross_entropy", "mse", NULL};
+static const char *const LOSS_TYPES[] = {"cross_entropy", "mse", "half_sse", NULL};
 static const char *const LOSS_ON[] = {"every", "last", NULL};
 
 static tg_status add_param(tg_model *m, const char *name, tg_tensor *t, tg_error *err)
@@ -158,6 +159,52 @@ static tg_status load_layer(tg_model *m, const tg_cfg_node *ln, int i, uint64_t 
     return TG_OK;
 }
 
+/* Flattens a nested list of numbers of exactly `shape` into v; returns the count. */
+static tg_status flatten(tg_model *m, const tg_cfg_node *n, const char *where, const tg_tensor *p, int dim,
+                         double *v, int64_t *k, tg_error *err)
+{
+    char s[64];
+    if (dim == p->ndim) return tg_cfg_double(&m->cfg, n, where, -1e30, 1e30, &v[(*k)++], err);
+    if (n->kind != TG_CFG_SEQ || n->n != p->shape[dim])
+        return tg_cfg_error(&m->cfg, n, err, "'%s': expected a list of %d %s for shape %s", where, p->shape[dim],
+                            dim + 1 == p->ndim ? "numbers" : "lists", tg_shape_str(p, s, sizeof s));
+    for (int i = 0; i < n->n; i++)
+        if (flatten(m, n->items[i], where, p, dim + 1, v, k, err)) return err->code;
+    return TG_OK;
+}
+
+/* model.init: {param.path: nested list} sets parameters' initial values. */
+static tg_status init_values(tg_model *m, const tg_cfg_node *init, tg_error *err)
+{
+    if (!init) return TG_OK;
+    if (init->kind != TG_CFG_MAP)
+        return tg_cfg_error(&m->cfg, init, err, "'model.init' must map parameter names to values");
+    for (int i = 0; i < init->n; i++) {
+        tg_tensor *p = NULL;
+        const char *cand[TG_MODEL_MAX_PARAMS + 1];
+        for (int k = 0; k < m->n_params; k++) {
+            cand[k] = m->params[k].name;
+            if (!strcmp(m->params[k].name, init->keys[i])) p = m->params[k].t;
+        }
+        cand[m->n_params] = NULL;
+        char where[160];
+        snprintf(where, sizeof where, "model.init.%s", init->keys[i]);
+        if (!p) {
+            const char *s = tg_suggest(init->keys[i], cand);
+            tg_cfg_node key = {.line = init->key_line[i], .col = init->key_col[i]};
+            return tg_cfg_error(&m->cfg, &key, err, "'%s': the model has no parameter '%s'%s%s%s", where,
+                                init->keys[i], s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+        }
+        double *v = tg_malloc(sizeof *v * (size_t)p->numel);
+        int64_t k = 0;
+        if (!v) return tg_error_set(err, TG_ERR_NOMEM, "out of memory");
+        if (!flatten(m, init->items[i], where, p, 0, v, &k, err)) tg_tensor_fill_from(p, v);
+        tg_free(v);
+        if (err->code) return err->code;
+    }
+    return TG_OK;
+}
+
 tg_status tg_model_load(tg_model *m, const char *path, const char *const *overrides, int n_over,
                         tg_dtype dtype, uint64_t seed, tg_error *err)
 {
@@ -260,10 +307,14 @@ tg_status tg_model_load(tg_model *m, const char *path, const char *const *overri
     }
     if (get_int(m, hd ? hd : mn, "out", "model.head", 1, 1 << 24, def_out, &v, err)) goto fail;
     m->out = (int)v;
+    m->head_bias = 1;
+    const tg_cfg_node *hb = tg_cfg_get(hd, "bias");
+    if (hb && tg_cfg_bool(&m->cfg, hb, "model.head.bias", &m->head_bias, err)) goto fail;
     double a = 1 / sqrt((double)m->width); /* nn.Linear */
     if (!(m->head_w = new_param(m, "head.weight", 2, (int[]){m->out, m->width}, TG_INIT_UNIFORM, a, &rng, err)) ||
-        !(m->head_b = new_param(m, "head.bias", 1, (int[]){m->out}, TG_INIT_UNIFORM, a, &rng, err)))
+        (m->head_bias && !(m->head_b = new_param(m, "head.bias", 1, (int[]){m->out}, TG_INIT_UNIFORM, a, &rng, err))))
         goto fail;
+    if (init_values(m, tg_cfg_get(mn, "init"), err)) goto fail;
     return TG_OK;
 fail:
     tg_model_free(m);
@@ -396,7 +447,8 @@ tg_tensor *tg_model_loss(tg_model *m, tg_tape *t, const tg_batch *b, const tg_mo
         state0 += c->n_state;
     }
     if (!X) goto fail;
-    tg_tensor *logits = tg_add(t, tg_matmul(t, X, m->head_w, 0, 1), m->head_b); /* [B,T,out] */
+    tg_tensor *logits = tg_matmul(t, X, m->head_w, 0, 1); /* [B,T,out] */
+    if (m->head_b) logits = tg_add(t, logits, m->head_b);
     if (run && run->logits_out) *run->logits_out = logits;
     /* weights [B,T]: the mask, or for loss on the last step a one-hot of each sequence's
      * last real step */
@@ -422,14 +474,20 @@ tg_tensor *tg_model_loss(tg_model *m, tg_tape *t, const tg_batch *b, const tg_mo
         if (m->loss_last) { /* pred [B,out] = sum_t w[b,t] logits[b,t,:] */
             tg_tensor *wt = from_bt(t, w, 3, (int[]){B, T, 1});
             tg_tensor *pred = tg_sum(t, tg_mul(t, logits, wt), 1);
-            loss = tg_mse(t, pred, tg_tape_from(t, 2, (int[]){B, m->out}, b->y));
-        } else if (b->mask) { /* sum of masked squared errors / (real steps * out) */
+            tg_tensor *y = tg_tape_from(t, 2, (int[]){B, m->out}, b->y);
+            if (m->loss == TG_LOSS_HALF_SSE) {
+                tg_tensor *d = tg_sub(t, pred, y);
+                loss = tg_scale(t, tg_sum(t, tg_mul(t, d, d), TG_AXIS_ALL), 0.5);
+            } else {
+                loss = tg_mse(t, pred, y);
+            }
+        } else if (b->mask || m->loss == TG_LOSS_HALF_SSE) { /* masked squared errors */
             tg_tensor *d = tg_sub(t, logits, tg_tape_from(t, 3, (int[]){B, T, m->out}, b->y));
             tg_tensor *wt = from_bt(t, w, 3, (int[]){B, T, 1});
             double n = 0;
             for (int i = 0; i < B * T; i++) n += w[i] != 0;
-            loss = tg_scale(t, tg_sum(t, tg_mul(t, tg_mul(t, d, d), wt), TG_AXIS_ALL),
-                            1.0 / (n > 0 ? n * m->out : 1));
+            double k = m->loss == TG_LOSS_HALF_SSE ? 0.5 : 1.0 / (n > 0 ? n * m->out : 1);
+            loss = tg_scale(t, tg_sum(t, tg_mul(t, tg_mul(t, d, d), wt), TG_AXIS_ALL), k);
         } else {
             loss = tg_mse(t, logits, tg_tape_from(t, 3, (int[]){B, T, m->out}, b->y));
         }

@@ -1,6 +1,8 @@
 /* model.h: a model config: an input (token ids through an embedding, one-hot, or dense
  * vectors; optional positions), a stack of cells and blocks from YAML files, a linear
- * head and a loss (cross-entropy or mean squared error, on every step or the last).
+ * head and a loss (cross-entropy, mean squared error, or half the sum of squared errors
+ * as in the course notes, on every step or the last). model.init may give parameters'
+ * initial values: {layers.0.W_hh: [[0.6, -0.2], [0.1, 0.5]]}.
  *
  * Unrolling: a cell runs once per time step on the tape, its parameters shared by all
  * steps, so backward through the unrolled tape is BPTT. The state carried in from the
@@ -17,7 +19,7 @@
 
 typedef enum { TG_IN_EMBEDDING, TG_IN_ONE_HOT, TG_IN_DENSE } tg_input_kind;
 typedef enum { TG_POS_NONE, TG_POS_LEARNED, TG_POS_SINUSOIDAL } tg_pos_kind;
-typedef enum { TG_LOSS_CROSS_ENTROPY, TG_LOSS_MSE } tg_loss_kind;
+typedef enum { TG_LOSS_CROSS_ENTROPY, TG_LOSS_MSE, TG_LOSS_HALF_SSE } tg_loss_kind;
 
 typedef struct tg_model_param {
     char name[96];     /* path in the model: "embedding.weight", "layers.0.weight_ih" */
@@ -38,7 +40,9 @@ typedef struct tg_model {
     tg_cell layers[TG_MODEL_MAX_LAYERS];
     int width;                  /* the last layer's output width */
     int out;                    /* head outputs */
-    tg_tensor *head_w, *head_b; /* [out, width], [out] (PyTorch's nn.Linear layout) */
+    tg_tensor *head_w, *head_b; /* [out, width], [out] (PyTorch's nn.Linear layout); b NULL
+                                   with head.bias: false */
+    int head_bias;
     tg_loss_kind loss;
     int loss_last;              /* 1: only each sequence's last step counts */
     int n_params;

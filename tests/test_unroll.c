@@ -93,8 +93,8 @@ static void test_padding(void)
 int main(void)
 {
     tg_error err = {0};
-    const char *sets[] = {"model.input.dim=6", "model.layers.0.hidden=5"};
-    if (tg_model_load(&m, "../configs/lstm.yaml", sets, 2, TG_F64, 5, &err)) {
+    const char *sets[] = {"model.input.dim=6", "model.layers.0.hidden=5", "model.input.vocab=65"};
+    if (tg_model_load(&m, "../configs/lstm.yaml", sets, 3, TG_F64, 5, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }

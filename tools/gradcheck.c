@@ -10,6 +10,7 @@
 #include "graph/rng.h"
 #include "models/model.h"
 #include "models/safetensors.h"
+#include "models/trainer.h"
 #include "ops/ops.h"
 
 #define MAX_SETS 64
@@ -29,7 +30,8 @@ static const char *USAGE =
     "  --bptt K          detach the state every K steps\n"
     "  --set KEY=VALUE   override a config value (cells: a hyper-parameter, e.g. hidden=8)\n"
     "  --seed S          random seed (default 1)\n"
-    "  --dump FILE       write batch, parameters, gradients and loss as safetensors\n"
+    "  --dump FILE       write batch, parameters, gradients and loss as safetensors (--cell:\n"
+    "                    also the loss weights, the output and the next state)\n"
     "Exit status: 0 all pass, 2 a gradient check failed, 1 usage or config error.\n";
 
 typedef struct opts {
@@ -109,6 +111,7 @@ typedef struct problem {
     tg_model_run run;
     tg_cell *cell;                   /* --cell */
     tg_tensor *x, *state[TG_CELL_MAX], *w_out, *w_state[TG_CELL_MAX];
+    tg_tensor *y, *next[TG_CELL_MAX]; /* --cell: the last run's output and next state */
     int B, T;
     tg_error err;
     tg_tensor *slots[1024];
@@ -127,7 +130,6 @@ static tg_tensor *cell_closure(tg_tape *t, void *ctx)
 {
     problem *p = ctx;
     tg_cell *c = p->cell;
-    tg_tensor *next[TG_CELL_MAX];
     tg_tensor *cm = NULL, *pm = NULL;
     if (c->is_block) {
         cm = tg_tape_zeros(t, TG_F64, 2, (int[]){p->T, p->T});
@@ -135,13 +137,14 @@ static tg_tensor *cell_closure(tg_tape *t, void *ctx)
             for (int j = i + 1; j < p->T; j++) tg_tensor_set(cm, (int64_t)i * p->T + j, 1);
         pm = tg_tape_zeros(t, TG_F64, 4, (int[]){p->B, 1, 1, p->T});
     }
-    tg_tensor *y = tg_cell_run(c, t, p->slots, p->x, p->state, next, p->B, c->is_block ? p->T : 1, cm, pm, &p->err);
+    tg_tensor *y = tg_cell_run(c, t, p->slots, p->x, p->state, p->next, p->B, c->is_block ? p->T : 1, cm, pm, &p->err);
+    p->y = y;
     if (!y) {
         if (!t->err.code) tg_error_set(&t->err, p->err.code, "%s", p->err.msg);
         return NULL;
     }
     tg_tensor *l = tg_sum(t, tg_mul(t, y, p->w_out), TG_AXIS_ALL);
-    for (int s = 0; s < c->n_state; s++) l = tg_add(t, l, tg_sum(t, tg_mul(t, next[s], p->w_state[s]), TG_AXIS_ALL));
+    for (int s = 0; s < c->n_state; s++) l = tg_add(t, l, tg_sum(t, tg_mul(t, p->next[s], p->w_state[s]), TG_AXIS_ALL));
     return l;
 }
 
@@ -167,10 +170,22 @@ static void print_error(const tg_error *e)
     fprintf(stderr, "%s\n", tg_error_format(e, buf, sizeof buf));
 }
 
-static int dump(const char *path, problem *p, tg_tensor **ps, int n, double loss, tg_error *err)
+static tg_st_entry st_entry(const char *name, const tg_tensor *t, const void *data)
+{
+    tg_st_entry e = {name, TG_F64, t->ndim, {0}, data};
+    memcpy(e.shape, t->shape, sizeof e.shape);
+    return e;
+}
+
+/* Writes the batch (or the cell's random input and state), every checked tensor and its
+ * tape gradient ("grad.<name>") and the loss. For a cell, also the loss's random weights
+ * ("weights.out", "weights.<state>"), and the output ("output") and next state
+ * ("next.<state>") from one more forward, in no-grad mode on `tape`. */
+static int dump(const char *path, problem *p, tg_tape *tape, tg_tensor **ps, int n, double loss,
+                tg_error *err)
 {
     tg_st_entry e[TG_MODEL_MAX_PARAMS * 2 + 8];
-    char names[TG_MODEL_MAX_PARAMS][112];
+    char names[TG_MODEL_MAX_PARAMS][112], state_names[TG_CELL_MAX][2][80];
     int k = 0;
     if (p->model) {
         if (p->batch.tokens)
@@ -185,18 +200,55 @@ static int dump(const char *path, problem *p, tg_tensor **ps, int n, double loss
                          : (tg_st_entry){"batch.y", TG_F64, 3, {p->B, p->T, p->model->out}, p->batch.y};
         if (p->batch.mask) e[k++] = (tg_st_entry){"batch.mask", TG_F64, 2, {p->B, p->T}, p->batch.mask};
     }
+    if (p->cell) {
+        tg_tape_no_grad_begin(tape);
+        tg_tensor *l = cell_closure(tape, p);
+        tg_tape_no_grad_end(tape);
+        if (!l) {
+            *err = *tg_tape_error(tape);
+            tg_tape_reset(tape);
+            return err->code;
+        }
+        e[k++] = st_entry("weights.out", p->w_out, p->w_out->data);
+        e[k++] = st_entry("output", p->y, p->y->data);
+        for (int s = 0; s < p->cell->n_state; s++) {
+            snprintf(state_names[s][0], sizeof state_names[s][0], "weights.%s", p->cell->state_name[s]);
+            snprintf(state_names[s][1], sizeof state_names[s][1], "next.%s", p->cell->state_name[s]);
+            e[k++] = st_entry(state_names[s][0], p->w_state[s], p->w_state[s]->data);
+            e[k++] = st_entry(state_names[s][1], p->next[s], p->next[s]->data);
+        }
+    }
     for (int i = 0; i < n; i++) {
-        tg_st_entry pe = {ps[i]->name, TG_F64, ps[i]->ndim, {0}, ps[i]->data};
-        memcpy(pe.shape, ps[i]->shape, sizeof pe.shape);
-        e[k++] = pe;
         snprintf(names[i], sizeof names[i], "grad.%s", ps[i]->name);
-        pe.name = names[i];
-        pe.data = ps[i]->grad;
-        e[k++] = pe;
+        e[k++] = st_entry(ps[i]->name, ps[i], ps[i]->data);
+        e[k++] = st_entry(names[i], ps[i], ps[i]->grad);
     }
     e[k++] = (tg_st_entry){"loss", TG_F64, 0, {0}, &loss};
     const char *keys[] = {"format", "producer"}, *vals[] = {"pt", "tapegrad gradcheck"};
-    return tg_st_write(path, e, k, keys, vals, 2, err);
+    tg_status st = tg_st_write(path, e, k, keys, vals, 2, err);
+    tg_tape_reset(tape); /* p->y and p->next were step tensors of that forward */
+    return st;
+}
+
+/* A model that leaves model.input.vocab out takes its data's: load the data section. */
+static tg_status vocab_from_data(opts *o, char *buf, int n, tg_error *err)
+{
+    tg_cfg c;
+    if (tg_cfg_load_file(&c, o->config, err)) return err->code;
+    for (int i = 0; i < o->n_sets; i++) {
+        char key[256];
+        const char *eq = strchr(o->sets[i], '=');
+        snprintf(key, sizeof key, "%.*s", (int)(eq - o->sets[i]), o->sets[i]);
+        if (tg_cfg_set(&c, key, eq + 1, err)) break;
+    }
+    const tg_cfg_node *dn = c.root ? tg_cfg_get(c.root, "data") : NULL;
+    tg_dataset d;
+    if (!err->code && dn && !tg_data_load(&d, &c, dn, err)) {
+        if (tg_vocab_override(&c, &d, buf, n)) o->sets[o->n_sets++] = buf;
+        tg_data_free(&d);
+    }
+    tg_cfg_free(&c);
+    return err->code;
 }
 
 int main(int argc, char **argv)
@@ -213,6 +265,11 @@ int main(int argc, char **argv)
     void *buffers[6] = {0};
 
     if (o.config) {
+        char vset[64];
+        if (o.n_sets < MAX_SETS && vocab_from_data(&o, vset, sizeof vset, &err)) {
+            print_error(&err);
+            return 1;
+        }
         if (tg_model_load(&model, o.config, o.sets, o.n_sets, TG_F64, o.seed, &err)) {
             print_error(&err);
             return 1;
@@ -238,7 +295,7 @@ int main(int argc, char **argv)
         p.batch = (tg_batch){B, T, model.input != TG_IN_DENSE ? tok : NULL,
                              model.input == TG_IN_DENSE ? x : NULL,
                              model.loss == TG_LOSS_CROSS_ENTROPY ? tgt : NULL,
-                             model.loss == TG_LOSS_MSE ? y : NULL, o.ragged ? mask : NULL};
+                             model.loss != TG_LOSS_CROSS_ENTROPY ? y : NULL, o.ragged ? mask : NULL};
         p.run.bptt = o.bptt;
         for (int i = 0; i < model.n_params; i++)
             if (selected(&o, model.params[i].name)) ps[n++] = model.params[i].t;
@@ -318,7 +375,7 @@ int main(int argc, char **argv)
     }
     printf("%d of %d tensors pass\n", n - failed, n);
     status = failed ? 2 : 0;
-    if (o.dump && dump(o.dump, &p, ps, n, loss, &err)) {
+    if (o.dump && dump(o.dump, &p, tape, ps, n, loss, &err)) {
         print_error(&err);
         status = 1;
     }

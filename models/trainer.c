@@ -1,0 +1,550 @@
+/* trainer.c: setting up a run (config, data, model, optimizer, run directory) and the
+ * training loop (see trainer.h). Checkpoints are in checkpoint.c, the log files in
+ * runlog.c. */
+#define _XOPEN_SOURCE 700 /* realpath */
+#include "models/trainer.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "graph/alloc.h"
+#include "graph/rng.h"
+#include "ops/ops.h"
+
+static const char *const TRAIN_KEYS[] = {"steps", "epochs", "batch", "seq_len", "bptt",
+                                         "carry_state", "eval_every", "eval_batches",
+                                         "checkpoint_every", "log_every", "seed", "threads",
+                                         "optimizer", "clip", "schedule", NULL};
+static const char *const OPT_KEYS[] = {"type", "lr", "momentum", "nesterov", "alpha", "beta1",
+                                       "beta2", "eps", "weight_decay", NULL};
+static const char *const CLIP_KEYS[] = {"norm", "value", NULL};
+static const char *const SCHED_KEYS[] = {"type", "warmup", "step_size", "gamma", "min_lr", NULL};
+static const char *const RUN_KEYS[] = {"dir", NULL};
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* ---- reading the train: and run: sections ---- */
+
+typedef struct reader {
+    const tg_cfg *c;
+    tg_error *err;
+} reader;
+
+static int rd_long(reader *r, const tg_cfg_node *map, const char *where, const char *key, long lo,
+                   long hi, int64_t *out)
+{
+    const tg_cfg_node *n = tg_cfg_get(map, key);
+    char w[128];
+    long v;
+    if (!n) return 0;
+    snprintf(w, sizeof w, "%s.%s", where, key);
+    if (tg_cfg_int(r->c, n, w, lo, hi, &v, r->err)) return -1;
+    *out = v;
+    return 0;
+}
+
+static int rd_int(reader *r, const tg_cfg_node *map, const char *where, const char *key, long lo,
+                  long hi, int *out)
+{
+    int64_t v = *out;
+    if (rd_long(r, map, where, key, lo, hi, &v)) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int rd_dbl(reader *r, const tg_cfg_node *map, const char *where, const char *key, double lo,
+                  double hi, double *out)
+{
+    const tg_cfg_node *n = tg_cfg_get(map, key);
+    char w[128];
+    if (!n) return 0;
+    snprintf(w, sizeof w, "%s.%s", where, key);
+    return tg_cfg_double(r->c, n, w, lo, hi, out, r->err) ? -1 : 0;
+}
+
+static int rd_bool(reader *r, const tg_cfg_node *map, const char *where, const char *key, int *out)
+{
+    const tg_cfg_node *n = tg_cfg_get(map, key);
+    char w[128];
+    if (!n) return 0;
+    snprintf(w, sizeof w, "%s.%s", where, key);
+    return tg_cfg_bool(r->c, n, w, out, r->err) ? -1 : 0;
+}
+
+static int rd_enum(reader *r, const tg_cfg_node *map, const char *where, const char *key,
+                   const char *const *choices, int *out)
+{
+    const tg_cfg_node *n = tg_cfg_get(map, key);
+    char w[128];
+    if (!n) return 0;
+    snprintf(w, sizeof w, "%s.%s", where, key);
+    return tg_cfg_enum(r->c, n, w, choices, out, r->err) ? -1 : 0;
+}
+
+static tg_status read_train(tg_train_config *tc, const tg_cfg *c, const char *config_path, tg_error *err)
+{
+    reader r = {c, err};
+    memset(tc, 0, sizeof *tc);
+    tc->steps = 1000, tc->batch = 32, tc->seq_len = 64, tc->carry_state = 1;
+    tc->eval_every = 100, tc->eval_batches = 20, tc->checkpoint_every = 500, tc->log_every = 10;
+    tc->seed = 1;
+    tg_optim_defaults(&tc->opt);
+    const tg_cfg_node *tr = tg_cfg_get(c->root, "train");
+    if (tg_cfg_check_keys(c, tr, "train", TRAIN_KEYS, err)) return err->code;
+    int64_t seed = 1;
+    int kind = tc->opt.kind, sched = tc->opt.schedule;
+    if (rd_long(&r, tr, "train", "steps", 0, 1000000000L, &tc->steps) ||
+        rd_long(&r, tr, "train", "epochs", 0, 1000000L, &tc->epochs) ||
+        rd_int(&r, tr, "train", "batch", 1, 65536, &tc->batch) ||
+        rd_int(&r, tr, "train", "seq_len", 1, 1000000, &tc->seq_len) ||
+        rd_int(&r, tr, "train", "bptt", 0, 1000000, &tc->bptt) ||
+        rd_bool(&r, tr, "train", "carry_state", &tc->carry_state) ||
+        rd_long(&r, tr, "train", "eval_every", 0, 1000000000L, &tc->eval_every) ||
+        rd_long(&r, tr, "train", "eval_batches", 0, 1000000000L, &tc->eval_batches) ||
+        rd_long(&r, tr, "train", "checkpoint_every", 0, 1000000000L, &tc->checkpoint_every) ||
+        rd_long(&r, tr, "train", "log_every", 1, 1000000000L, &tc->log_every) ||
+        rd_long(&r, tr, "train", "seed", 0, 2147483647L, &seed) ||
+        rd_int(&r, tr, "train", "threads", 0, 1024, &tc->threads))
+        return err->code;
+    tc->seed = (uint64_t)seed;
+    const tg_cfg_node *o = tg_cfg_get(tr, "optimizer"), *cl = tg_cfg_get(tr, "clip"),
+                      *sc = tg_cfg_get(tr, "schedule");
+    tg_optim_config *oc = &tc->opt;
+    if (tg_cfg_check_keys(c, o, "train.optimizer", OPT_KEYS, err) ||
+        tg_cfg_check_keys(c, cl, "train.clip", CLIP_KEYS, err) ||
+        tg_cfg_check_keys(c, sc, "train.schedule", SCHED_KEYS, err))
+        return err->code;
+    if (rd_enum(&r, o, "train.optimizer", "type", tg_opt_names, &kind) ||
+        rd_dbl(&r, o, "train.optimizer", "lr", 1e-12, 1e6, &oc->lr) ||
+        rd_dbl(&r, o, "train.optimizer", "momentum", 0, 0.999999, &oc->momentum) ||
+        rd_bool(&r, o, "train.optimizer", "nesterov", &oc->nesterov) ||
+        rd_dbl(&r, o, "train.optimizer", "alpha", 0, 0.999999, &oc->alpha) ||
+        rd_dbl(&r, o, "train.optimizer", "beta1", 0, 0.999999, &oc->beta1) ||
+        rd_dbl(&r, o, "train.optimizer", "beta2", 0, 0.999999, &oc->beta2) ||
+        rd_dbl(&r, o, "train.optimizer", "eps", 0, 1, &oc->eps) ||
+        rd_dbl(&r, o, "train.optimizer", "weight_decay", 0, 1e3, &oc->weight_decay) ||
+        rd_dbl(&r, cl, "train.clip", "norm", 0, 1e12, &oc->clip_norm) ||
+        rd_dbl(&r, cl, "train.clip", "value", 0, 1e12, &oc->clip_value) ||
+        rd_enum(&r, sc, "train.schedule", "type", tg_lr_names, &sched) ||
+        rd_long(&r, sc, "train.schedule", "warmup", 0, 1000000000L, &oc->warmup) ||
+        rd_long(&r, sc, "train.schedule", "step_size", 1, 1000000000L, &oc->step_size) ||
+        rd_dbl(&r, sc, "train.schedule", "gamma", 0, 1e6, &oc->gamma) ||
+        rd_dbl(&r, sc, "train.schedule", "min_lr", 0, 1e6, &oc->min_lr))
+        return err->code;
+    oc->kind = kind;
+    oc->schedule = sched;
+    if (oc->kind == TG_OPT_ADAGRAD && !tg_cfg_get(o, "eps")) oc->eps = 1e-10;
+    if (oc->nesterov && !(oc->momentum > 0))
+        return tg_cfg_error(c, tg_cfg_get(o, "nesterov"), err, "'train.optimizer.nesterov' needs a momentum > 0");
+
+    const tg_cfg_node *rn = tg_cfg_get(c->root, "run"), *dir = tg_cfg_get(rn, "dir");
+    if (tg_cfg_check_keys(c, rn, "run", RUN_KEYS, err)) return err->code;
+    if (dir) {
+        const char *s;
+        if (tg_cfg_string(c, dir, "run.dir", &s, err)) return err->code;
+        snprintf(tc->run_dir, sizeof tc->run_dir, "%s", s);
+    } else { /* runs/<config file name without .yaml> */
+        const char *base = strrchr(config_path, '/');
+        base = base ? base + 1 : config_path;
+        int len = (int)strcspn(base, ".");
+        snprintf(tc->run_dir, sizeof tc->run_dir, "runs/%.*s", len, base);
+    }
+    return TG_OK;
+}
+
+/* ---- setting up ---- */
+
+static int is_token_data(const tg_dataset *d)
+{
+    return d->kind == TG_DATA_CHARS || d->kind == TG_DATA_WORDS || d->kind == TG_DATA_COPY;
+}
+
+/* the data and the model must agree */
+static tg_status check_fit(tg_trainer *t, tg_error *err)
+{
+    const tg_model *m = &t->model;
+    const tg_dataset *d = &t->data;
+    const tg_cfg_node *mn = tg_cfg_get(t->cfg.root, "model");
+    if (is_token_data(d)) {
+        if (m->input == TG_IN_DENSE || m->loss != TG_LOSS_CROSS_ENTROPY)
+            return tg_cfg_error(&t->cfg, mn, err, "the data is symbols (%s): the model needs an embedding or one_hot "
+                                "input and a cross_entropy loss", d->source);
+        if (m->vocab != d->vocab || m->out != d->vocab)
+            return tg_cfg_error(&t->cfg, mn, err, "the data has %d symbols but the model's input has %d and its head %d "
+                                "(leave model.input.vocab and model.head.out out to take the data's)",
+                                d->vocab, m->vocab, m->out);
+    } else {
+        if (m->input != TG_IN_DENSE || m->loss == TG_LOSS_CROSS_ENTROPY)
+            return tg_cfg_error(&t->cfg, mn, err, "the data is vectors (%s): the model needs a dense input and an mse or half_sse loss",
+                                d->source);
+        if (m->in_dim != d->in_dim || m->out != d->out_dim)
+            return tg_cfg_error(&t->cfg, mn, err, "the data has inputs of width %d and targets of width %d, the model "
+                                "model.input.dim %d and model.head.out %d", d->in_dim, d->out_dim, m->in_dim, m->out);
+    }
+    return TG_OK;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 1099511628211ull;
+    return h;
+}
+
+/* What makes a checkpoint belong to this config: parameter names and shapes, the
+ * cells' equations and hyper-parameters, the data's kind and vocabulary. */
+static uint64_t model_hash(const tg_trainer *t)
+{
+    uint64_t h = 14695981039346656037ull;
+    const tg_model *m = &t->model;
+    for (int i = 0; i < m->n_params; i++) {
+        h = fnv(h, m->params[i].name, strlen(m->params[i].name));
+        h = fnv(h, m->params[i].t->shape, sizeof(int) * (size_t)m->params[i].t->ndim);
+    }
+    for (int i = 0; i < m->n_layers; i++) {
+        const tg_cell *c = &m->layers[i];
+        h = fnv(h, c->eq_node->value, strlen(c->eq_node->value));
+        h = fnv(h, c->hyper, sizeof(double) * (size_t)c->n_hyper);
+    }
+    h = fnv(h, &t->data.kind, sizeof t->data.kind);
+    for (int i = 0; i < t->data.vocab && t->data.symbols; i++)
+        h = fnv(h, t->data.symbols[i], strlen(t->data.symbols[i]) + 1);
+    return h;
+}
+
+static tg_status make_dirs(const char *path, tg_error *err)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s", path);
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = 0;
+            if (mkdir(p, 0755) && errno != EEXIST)
+                return tg_error_set_at(err, TG_ERR_IO, p, 0, 0, "cannot create directory: %s", strerror(errno));
+            *s = '/';
+        }
+    if (mkdir(p, 0755) && errno != EEXIST)
+        return tg_error_set_at(err, TG_ERR_IO, p, 0, 0, "cannot create the run directory: %s", strerror(errno));
+    return TG_OK;
+}
+
+const char *tg_vocab_override(const tg_cfg *c, const tg_dataset *d, char *buf, int n)
+{
+    const tg_cfg_node *in = tg_cfg_get(tg_cfg_get(c->root, "model"), "input");
+    if (!is_token_data(d) || !in || in->kind != TG_CFG_MAP || tg_cfg_get(in, "vocab")) return NULL;
+    snprintf(buf, n, "model.input.vocab=%d", d->vocab);
+    return buf;
+}
+
+/* Relative file names in the config (data.path, cell files) are relative to the config
+ * file; the run directory's copy of the config holds them absolute, so that a resumed
+ * run finds them from anywhere. */
+static tg_status absolutize(tg_trainer *t, const char *dir, const tg_cfg_node *n, const char *key,
+                            int only_paths, tg_error *err)
+{
+    if (!n || n->kind != TG_CFG_SCALAR || !n->value || n->value[0] == '/') return TG_OK;
+    size_t l = strlen(n->value);
+    if (only_paths && !strchr(n->value, '/') && !(l > 5 && !strcmp(n->value + l - 5, ".yaml"))) return TG_OK;
+    char joined[4096], real[PATH_MAX];
+    snprintf(joined, sizeof joined, "%s%s", dir, n->value);
+    if (!realpath(joined, real)) return TG_OK; /* the loaders report a missing file */
+    return tg_cfg_set(&t->cfg, key, real, err);
+}
+
+static tg_status absolute_paths(tg_trainer *t, const char *config_path, tg_error *err)
+{
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s", config_path);
+    char *slash = strrchr(dir, '/');
+    if (slash) slash[1] = 0;
+    else dir[0] = 0;
+    const tg_cfg_node *root = t->cfg.root;
+    if (absolutize(t, dir, tg_cfg_get(tg_cfg_get(root, "data"), "path"), "data.path", 0, err)) return err->code;
+    const tg_cfg_node *ls = tg_cfg_get(tg_cfg_get(root, "model"), "layers");
+    for (int i = 0; ls && ls->kind == TG_CFG_SEQ && i < ls->n; i++)
+        for (int k = 0; k < 2; k++) {
+            const char *what = k ? "block" : "cell";
+            char key[64];
+            snprintf(key, sizeof key, "model.layers.%d.%s", i, what);
+            if (absolutize(t, dir, tg_cfg_get(ls->items[i], what), key, 1, err)) return err->code;
+        }
+    return TG_OK;
+}
+
+tg_status tg_trainer_init(tg_trainer *t, const char *config_path, const char *resume_dir,
+                          const char *const *sets, int n_sets, tg_error *err)
+{
+    memset(t, 0, sizeof *t);
+    char path[1200];
+    if (resume_dir) snprintf(path, sizeof path, "%s/config.yaml", resume_dir);
+    else snprintf(path, sizeof path, "%s", config_path);
+    if (tg_cfg_load_file(&t->cfg, path, err)) return err->code;
+    for (int i = 0; i < n_sets; i++) {
+        char key[256];
+        const char *eq = strchr(sets[i], '=');
+        if (!eq || eq == sets[i] || eq - sets[i] >= (long)sizeof key) {
+            tg_error_set(err, TG_ERR_CONFIG, "--set %s: expected key.path=value", sets[i]);
+            goto fail;
+        }
+        snprintf(key, sizeof key, "%.*s", (int)(eq - sets[i]), sets[i]);
+        if (tg_cfg_set(&t->cfg, key, eq + 1, err)) goto fail;
+    }
+    if (!t->cfg.root) {
+        tg_error_set_at(err, TG_ERR_CONFIG, path, 0, 0, "the file is empty");
+        goto fail;
+    }
+    if (!resume_dir && absolute_paths(t, path, err)) goto fail;
+    if (read_train(&t->tc, &t->cfg, path, err)) goto fail;
+    if (resume_dir) snprintf(t->tc.run_dir, sizeof t->tc.run_dir, "%s", resume_dir);
+    if (t->tc.threads > 0) omp_set_num_threads(t->tc.threads);
+    if (tg_data_load(&t->data, &t->cfg, tg_cfg_get(t->cfg.root, "data"), err)) goto fail;
+
+    /* the model takes the data's vocabulary unless the config gives one; the model is
+     * read from the file itself with the same overrides, so that positions in messages
+     * point into the file the user wrote */
+    const char *over[130];
+    int n_over = 0;
+    char vset[64];
+    for (int i = 0; i < n_sets && n_over < 128; i++) over[n_over++] = sets[i];
+    if (tg_vocab_override(&t->cfg, &t->data, vset, sizeof vset)) {
+        over[n_over++] = vset;
+        if (tg_cfg_set(&t->cfg, "model.input.vocab", strchr(vset, '=') + 1, err)) goto fail;
+    }
+    if (make_dirs(t->tc.run_dir, err)) goto fail;
+    char cpath[1100];
+    snprintf(cpath, sizeof cpath, "%s/config.yaml", t->tc.run_dir);
+    if (!resume_dir && tg_cfg_write(&t->cfg, cpath, err)) goto fail; /* the resolved config */
+    if (tg_model_load(&t->model, path, over, n_over, TG_F32, t->tc.seed, err)) goto fail;
+    if (check_fit(t, err)) goto fail;
+    t->hash = model_hash(t);
+
+    int B = t->tc.batch;
+    if (tg_loader_init(&t->train, &t->data, 0, B, t->tc.seq_len, t->tc.seed, err)) goto fail;
+    if (t->tc.epochs > 0) {
+        int64_t per = tg_loader_batches(&t->train);
+        if (per > 0) t->tc.steps = t->tc.epochs * per;
+    }
+    if (t->tc.opt.steps <= 0) t->tc.opt.steps = t->tc.steps; /* the cosine schedule's end */
+    t->n_state = t->model.n_state;
+    if (t->n_state > TG_MAX_STATE) {
+        tg_error_set(err, TG_ERR_CONFIG, "%s: more than %d state tensors", path, TG_MAX_STATE);
+        goto fail;
+    }
+    for (int k = 0; k < t->n_state; k++)
+        if (!(t->carry[k] = tg_tensor_new(TG_F32, 2, (int[]){B, tg_model_state_size(&t->model, k)}, 0, err)))
+            goto fail;
+    tg_tensor *ps[TG_MODEL_MAX_PARAMS];
+    for (int i = 0; i < t->model.n_params; i++) ps[i] = t->model.params[i].t;
+    if (tg_optim_init(&t->opt, &t->tc.opt, ps, t->model.n_params, err)) goto fail;
+    if (!(t->tape = tg_tape_new(TG_F32, err))) goto fail;
+    if (resume_dir) {
+        char ck[1100];
+        snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", resume_dir);
+        if (tg_checkpoint_load(t, ck, err)) goto fail;
+    }
+    return TG_OK;
+fail:
+    tg_trainer_free(t);
+    return err->code ? err->code : (tg_status)TG_ERR_CONFIG;
+}
+
+void tg_trainer_free(tg_trainer *t)
+{
+    tg_tape_free(t->tape);
+    tg_optim_free(&t->opt);
+    for (int k = 0; k < TG_MAX_STATE; k++) tg_tensor_free(t->carry[k]);
+    tg_loader_free(&t->train);
+    tg_model_free(&t->model);
+    tg_data_free(&t->data);
+    tg_cfg_free(&t->cfg);
+    tg_free(t->log);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- the loop ---- */
+
+static int carries(const tg_trainer *t)
+{
+    return t->tc.carry_state && (t->data.kind == TG_DATA_CHARS || t->data.kind == TG_DATA_WORDS);
+}
+
+static void zero_carry(tg_trainer *t)
+{
+    for (int k = 0; k < t->n_state; k++) memset(t->carry[k]->data, 0, sizeof(float) * (size_t)t->carry[k]->numel);
+}
+
+/* "step 12: the loss is nan; the first non-finite value came from ..." */
+static tg_status numeric_failure(tg_trainer *t, const char *what, double v, tg_error *err)
+{
+    const tg_node *n = tg_tape_first_nonfinite(t->tape);
+    const char *dir = "forward";
+    if (!n) n = tg_tape_first_nonfinite_grad(t->tape), dir = "backward";
+    char where[400] = "";
+    if (n)
+        snprintf(where, sizeof where, "; the first non-finite value came from op '%s'%s%s%s (%s)",
+                 tg_op_name((tg_op_id)n->op), n->label ? " in '" : "", n->label ? n->label : "",
+                 n->label ? "'" : "", dir);
+    return tg_error_set(err, TG_ERR_NUMERIC, "step %lld: the %s is %g%s; stopped, the last checkpoint is kept",
+                        (long long)t->step + 1, what, v, where);
+}
+
+static tg_status log_row(tg_trainer *t, const double *row)
+{
+    if (t->n_log == t->cap_log) {
+        int64_t cap = t->cap_log ? 2 * t->cap_log : 256;
+        double *n = tg_malloc(sizeof *n * 7 * (size_t)cap);
+        if (!n) return TG_ERR_NOMEM;
+        if (t->n_log) memcpy(n, t->log, sizeof *n * 7 * (size_t)t->n_log);
+        tg_free(t->log);
+        t->log = n;
+        t->cap_log = cap;
+    }
+    memcpy(t->log + 7 * t->n_log++, row, sizeof *row * 7);
+    return TG_OK;
+}
+
+double tg_trainer_eval(tg_trainer *t, tg_error *err)
+{
+    tg_loader val;
+    if (tg_loader_init(&val, &t->data, 1, t->tc.batch, t->tc.seq_len, t->tc.seed, err)) return NAN;
+    int64_t n = tg_loader_batches(&val);
+    if (t->tc.eval_batches > 0 && (n == 0 || n > t->tc.eval_batches)) n = t->tc.eval_batches;
+    tg_tensor *carry[TG_MAX_STATE] = {0}, *out[TG_MAX_STATE];
+    double sum = 0;
+    int64_t done = 0;
+    for (int k = 0; k < t->n_state; k++)
+        if (!(carry[k] = tg_tensor_new(TG_F32, t->carry[k]->ndim, t->carry[k]->shape, 0, err))) goto out;
+    tg_tape_no_grad_begin(t->tape);
+    for (; done < n; done++) {
+        const tg_batch *b;
+        if (tg_loader_next(&val, &b))
+            for (int k = 0; k < t->n_state; k++) memset(carry[k]->data, 0, sizeof(float) * (size_t)carry[k]->numel);
+        tg_model_run run = {.carry_in = carries(t) ? carry : NULL, .carry_out = out};
+        tg_tensor *l = tg_model_loss(&t->model, t->tape, b, &run, err);
+        if (!l) break;
+        sum += tg_tensor_get(l, 0);
+        for (int k = 0; carries(t) && k < t->n_state; k++)
+            memcpy(carry[k]->data, out[k]->data, sizeof(float) * (size_t)carry[k]->numel);
+        tg_tape_reset(t->tape);
+    }
+    tg_tape_no_grad_end(t->tape);
+    tg_tape_reset(t->tape);
+out:
+    for (int k = 0; k < t->n_state; k++) tg_tensor_free(carry[k]);
+    tg_loader_free(&val);
+    return done ? sum / (double)done : NAN;
+}
+
+/* The loss on the next training batch, without taking it or updating anything. */
+static double peek_loss(tg_trainer *t, tg_error *err)
+{
+    tg_loader_state saved = t->train.st;
+    const tg_batch *b;
+    int fresh = tg_loader_next(&t->train, &b);
+    tg_tape_no_grad_begin(t->tape);
+    tg_model_run run = {.carry_in = carries(t) && !fresh ? t->carry : NULL};
+    tg_tensor *l = tg_model_loss(&t->model, t->tape, b, &run, err);
+    double v = l ? tg_tensor_get(l, 0) : NAN;
+    tg_tape_no_grad_end(t->tape);
+    tg_tape_reset(t->tape);
+    t->train.st = saved;
+    return v;
+}
+
+static tg_status checkpoint(tg_trainer *t, tg_event_fn fn, void *ctx, tg_error *err)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", t->tc.run_dir);
+    if (tg_checkpoint_save(t, path, err)) return err->code;
+    tg_event e = {.kind = TG_EV_CHECKPOINT, .step = t->step, .steps = t->tc.steps, .path = path,
+                  .val_loss = NAN};
+    if (fn) fn(ctx, &e);
+    return TG_OK;
+}
+
+tg_status tg_trainer_run(tg_trainer *t, volatile sig_atomic_t *stop, tg_event_fn fn, void *ctx,
+                         tg_error *err)
+{
+    const tg_train_config *tc = &t->tc;
+    tg_event e = {.kind = TG_EV_START, .step = t->step, .steps = tc->steps};
+    e.loss = peek_loss(t, err);
+    if (err->code) return err->code;
+    e.val_loss = tc->eval_every > 0 || tc->steps == 0 ? tg_trainer_eval(t, err) : NAN;
+    if (err->code) return err->code;
+    e.lr = tg_optim_lr(&tc->opt, t->step);
+    if (fn) fn(ctx, &e);
+    if (!isfinite(e.loss)) return tg_error_set(err, TG_ERR_NUMERIC, "step %lld: the loss is %g before any update",
+                                               (long long)t->step, e.loss);
+    double t0 = now() - t->elapsed0, t_log = now(), loss_sum = 0, norm = 0;
+    int64_t start = t->step;
+    int64_t n_sum = 0, tokens = 0;
+    while (t->step < tc->steps) {
+        if (stop && *stop) {
+            t->interrupted = 1;
+            break;
+        }
+        const tg_batch *b;
+        if (tg_loader_next(&t->train, &b)) zero_carry(t);
+        tg_tensor *out[TG_MAX_STATE];
+        tg_model_run run = {.bptt = tc->bptt, .carry_in = carries(t) ? t->carry : NULL, .carry_out = out,
+                            .training = 1, .seed = tg_hash64(tc->seed * 1000003u + (uint64_t)t->step)};
+        tg_tensor *loss = tg_model_loss(&t->model, t->tape, b, &run, err);
+        if (!loss) return err->code;
+        double lv = tg_tensor_get(loss, 0);
+        if (!isfinite(lv)) return numeric_failure(t, "loss", lv, err);
+        if (tg_tape_backward(t->tape, loss)) {
+            *err = *tg_tape_error(t->tape);
+            return err->code;
+        }
+        norm = tg_optim_grad_norm(&t->opt);
+        if (!isfinite(norm)) return numeric_failure(t, "gradient norm", norm, err);
+        double lr = tg_optim_lr(&tc->opt, t->step);
+        tg_optim_step(&t->opt, t->step);
+        for (int k = 0; carries(t) && k < t->n_state; k++)
+            memcpy(t->carry[k]->data, out[k]->data, sizeof(float) * (size_t)t->carry[k]->numel);
+        tg_tape_reset(t->tape);
+        t->step++;
+        loss_sum += lv, n_sum++;
+        tokens += (int64_t)b->B * b->T;
+
+        int do_eval = tc->eval_every > 0 && (t->step % tc->eval_every == 0 || t->step == tc->steps);
+        if (t->step % tc->log_every == 0 || do_eval || t->step == tc->steps) {
+            double tn = now();
+            e = (tg_event){.kind = TG_EV_LOG, .step = t->step, .steps = tc->steps, .loss = loss_sum / (double)n_sum,
+                           .val_loss = NAN, .lr = lr, .grad_norm = norm,
+                           .tokens_per_s = (double)tokens / fmax(tn - t_log, 1e-9), .elapsed = tn - t0};
+            if (do_eval) {
+                e.val_loss = tg_trainer_eval(t, err);
+                if (err->code) return err->code;
+                e.kind = TG_EV_EVAL;
+            }
+            double row[7] = {(double)e.step, e.loss, e.val_loss, e.lr, e.grad_norm, e.tokens_per_s, e.elapsed};
+            if (log_row(t, row)) return tg_error_set(err, TG_ERR_NOMEM, "out of memory for the log");
+            if (fn) fn(ctx, &e);
+            if (do_eval && tg_runlog_write(t, err)) return err->code;
+            loss_sum = 0, n_sum = 0, tokens = 0;
+            t_log = now();
+        }
+        t->elapsed0 = now() - t0;
+        if (tc->checkpoint_every > 0 && t->step % tc->checkpoint_every == 0 && t->step < tc->steps &&
+            checkpoint(t, fn, ctx, err))
+            return err->code;
+    }
+    t->elapsed0 = now() - t0;
+    if (tg_runlog_write(t, err) || (t->step > start && checkpoint(t, fn, ctx, err))) return err->code;
+    e = (tg_event){.kind = TG_EV_DONE, .step = t->step, .steps = tc->steps, .val_loss = NAN, .elapsed = t->elapsed0};
+    if (fn) fn(ctx, &e);
+    return TG_OK;
+}

@@ -1,0 +1,101 @@
+/* trainer.h: the training loop behind `train --config`: data, model, optimizer, the
+ * truncated-BPTT carried state, evaluation, checkpoints with exact resume, the NaN stop,
+ * and the run directory (resolved config, CSV log, loss plot). Nothing here prints: the
+ * caller gets each event through a callback.
+ *
+ * Config sections read here (each key overridable with --set key.path=value):
+ *   train: steps, epochs, batch, seq_len, bptt, carry_state, eval_every, eval_batches,
+ *          checkpoint_every, log_every, seed, threads,
+ *          optimizer: {type, lr, momentum, nesterov, alpha, beta1, beta2, eps, weight_decay},
+ *          clip: {norm, value}, schedule: {type, warmup, step_size, gamma, min_lr}
+ *   run:   dir
+ * See docs/training.md for each key's meaning and default. */
+#ifndef TG_TRAINER_H
+#define TG_TRAINER_H
+
+#include <signal.h>
+
+#include "models/data.h"
+#include "models/model.h"
+#include "models/optim.h"
+
+#define TG_MAX_STATE 64
+
+typedef struct tg_train_config {
+    int64_t steps;          /* optimizer steps in all (epochs * batches when epochs > 0) */
+    int64_t epochs;
+    int batch, seq_len;     /* B, T (T: text only; sequences have their own length) */
+    int bptt;               /* detach the state every bptt steps inside a batch; 0: never */
+    int carry_state;        /* 1: the state flows from one text batch to the next */
+    int64_t eval_every, eval_batches, checkpoint_every, log_every;
+    uint64_t seed;
+    int threads;            /* 0: OpenMP's default */
+    tg_optim_config opt;
+    char run_dir[1024];
+} tg_train_config;
+
+/* One event for the caller. */
+typedef enum { TG_EV_START, TG_EV_LOG, TG_EV_EVAL, TG_EV_CHECKPOINT, TG_EV_DONE } tg_event_kind;
+typedef struct tg_event {
+    tg_event_kind kind;
+    int64_t step, steps;    /* updates done, and the total */
+    double loss;            /* TG_EV_START: before any update; LOG: mean since the last log */
+    double val_loss;        /* NAN when not evaluated */
+    double lr, grad_norm, tokens_per_s, elapsed;
+    const char *path;       /* TG_EV_CHECKPOINT: the file */
+} tg_event;
+typedef void (*tg_event_fn)(void *ctx, const tg_event *e);
+
+typedef struct tg_trainer {
+    tg_cfg cfg;             /* the resolved config (file + overrides) */
+    tg_train_config tc;
+    tg_dataset data;
+    tg_model model;
+    tg_loader train;
+    tg_optim opt;
+    tg_tape *tape;
+    int n_state;
+    tg_tensor *carry[TG_MAX_STATE]; /* [B, size] persistent, no gradient */
+    int64_t step;           /* updates done */
+    uint64_t hash;          /* of the model and data definition, stored in checkpoints */
+    int interrupted;        /* set when the stop flag ended the run */
+    double elapsed0;        /* seconds trained before a resume */
+    /* the log, for the CSV and the plot */
+    int64_t n_log, cap_log;
+    double *log;            /* rows of 7: step, loss, val, lr, grad norm, tokens/s, elapsed */
+} tg_trainer;
+
+/* When the config's model takes tokens and leaves model.input.vocab out, writes
+ * "model.input.vocab=N" (N the data's symbols) into buf and returns it, so the model
+ * takes the data's vocabulary; else NULL. */
+const char *tg_vocab_override(const tg_cfg *c, const tg_dataset *d, char *buf, int n);
+
+/* Loads config_path (with `sets` "key.path=value" overrides), the data, the model, and
+ * creates the run directory (run.dir, default runs/<config name>) with config.yaml.
+ * With resume_dir instead of config_path: reads resume_dir/config.yaml and the last
+ * checkpoint. TG_OK or err (file:line:col for config errors). */
+tg_status tg_trainer_init(tg_trainer *t, const char *config_path, const char *resume_dir,
+                          const char *const *sets, int n_sets, tg_error *err);
+void tg_trainer_free(tg_trainer *t);
+
+/* Trains until tc.steps, or until *stop becomes non-zero (then a checkpoint is written
+ * and t->interrupted set). Reports the loss before any update first (TG_EV_START).
+ * TG_OK, TG_ERR_NUMERIC (NaN or Inf: err names the step and the first op and equation
+ * that produced it; no checkpoint is written, the last good one stays), TG_ERR_IO. */
+tg_status tg_trainer_run(tg_trainer *t, volatile sig_atomic_t *stop, tg_event_fn fn, void *ctx,
+                         tg_error *err);
+
+/* The mean validation loss over tc.eval_batches batches (no gradient). */
+double tg_trainer_eval(tg_trainer *t, tg_error *err);
+
+/* Checkpoints (models/checkpoint.c): parameters (named by their path in the model),
+ * optimizer state, carried state, and metadata (step, data position, config hash),
+ * in safetensors, written atomically. Load refuses a corrupt or truncated file, one for
+ * another config, or one whose shapes differ, saying which. */
+tg_status tg_checkpoint_save(const tg_trainer *t, const char *path, tg_error *err);
+tg_status tg_checkpoint_load(tg_trainer *t, const char *path, tg_error *err);
+
+/* The run log (models/runlog.c): rewrites run_dir/log.csv and run_dir/loss.svg. */
+tg_status tg_runlog_write(const tg_trainer *t, tg_error *err);
+
+#endif

@@ -1,0 +1,143 @@
+/* train.c: the `train` tool. Parses the command line, installs the SIGINT/SIGTERM
+ * handler, runs the trainer and shows what it is doing: a progress line updated in
+ * place on a terminal, plain log lines otherwise.
+ * Exit status: 0 done, 1 usage or config error, 3 numerical failure, 130 interrupted. */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "models/trainer.h"
+#include "ops/gemm.h"
+
+#define MAX_SETS 128
+
+static const char *USAGE =
+    "usage: train --config FILE.yaml [--set key.path=value ...]\n"
+    "       train --resume RUN_DIR [--set key.path=value ...]\n"
+    "Trains the model of a config on its data (docs/training.md).\n"
+    "  --config FILE    the config: model, data, train, run sections\n"
+    "  --resume DIR     continue the run in DIR from its last checkpoint\n"
+    "  --set K=V        override a config value, e.g. --set train.steps=0 (evaluate only)\n"
+    "  --quiet          no progress, only errors and the final line\n"
+    "  --version        print the version\n"
+    "Writes RUN_DIR (run.dir, default runs/<config name>): config.yaml, log.csv, loss.svg,\n"
+    "checkpoint.safetensors. Ctrl-C finishes the step, writes a checkpoint and exits 130.\n"
+    "Exit status: 0 done, 1 usage or config error, 3 NaN or Inf, 130 interrupted.\n";
+
+static volatile sig_atomic_t stop_flag;
+static void on_signal(int sig) { stop_flag = sig; }
+
+typedef struct ui {
+    int tty, quiet;
+    double last_val;
+} ui;
+
+static void fmt_time(double s, char *buf, size_t n)
+{
+    if (!isfinite(s) || s < 0) snprintf(buf, n, "?");
+    else if (s < 60) snprintf(buf, n, "%.0fs", s);
+    else if (s < 3600) snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else snprintf(buf, n, "%dh%02dm", (int)s / 3600, (int)s % 3600 / 60);
+}
+
+static void on_event(void *ctx, const tg_event *e)
+{
+    ui *u = ctx;
+    if (u->quiet && e->kind != TG_EV_DONE) return;
+    char val[32] = "", eta[16], el[16];
+    if (isfinite(e->val_loss)) u->last_val = e->val_loss;
+    switch (e->kind) {
+    case TG_EV_START:
+        if (isfinite(e->val_loss)) snprintf(val, sizeof val, ", val loss %.6g", e->val_loss);
+        printf("step %lld: loss %.6g%s (before any update), %lld steps to go\n", (long long)e->step, e->loss, val,
+               (long long)(e->steps - e->step));
+        break;
+    case TG_EV_LOG:
+    case TG_EV_EVAL: {
+        double rate = e->tokens_per_s;
+        double eta_s = e->step > 0 ? e->elapsed / (double)e->step * (double)(e->steps - e->step) : NAN;
+        fmt_time(eta_s, eta, sizeof eta);
+        if (isfinite(u->last_val)) snprintf(val, sizeof val, "val %.4f  ", u->last_val);
+        char line[256];
+        snprintf(line, sizeof line, "step %lld/%lld  loss %.4f  %slr %.2e  %.1fk tok/s  ETA %s", (long long)e->step,
+                 (long long)e->steps, e->loss, val, e->lr, rate / 1000, eta);
+        if (u->tty) {
+            fprintf(stderr, "\r%s\033[K", line);
+            if (e->kind == TG_EV_EVAL) fprintf(stderr, "\n");
+        } else {
+            printf("%s\n", line);
+        }
+        break;
+    }
+    case TG_EV_CHECKPOINT:
+        if (u->tty) fprintf(stderr, "\r\033[K");
+        printf("step %lld: checkpoint %s\n", (long long)e->step, e->path);
+        break;
+    case TG_EV_DONE:
+        fmt_time(e->elapsed, el, sizeof el);
+        if (u->tty) fprintf(stderr, "\r\033[K");
+        if (isfinite(u->last_val)) snprintf(val, sizeof val, ", val loss %.6g", u->last_val);
+        printf("done: %lld steps in %s%s\n", (long long)e->step, el, val);
+        break;
+    }
+    fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = NULL, *resume = NULL, *sets[MAX_SETS];
+    int n_sets = 0, quiet = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return fputs(USAGE, stdout), 0;
+        if (!strcmp(a, "--version")) return printf("tapegrad train 0.1.0 (matmul: %s)\n", tg_gemm_backend()), 0;
+        if (!strcmp(a, "--quiet")) { quiet = 1; continue; }
+        if (!v) return fprintf(stderr, "train: missing value after %s\n%s", a, USAGE), 1;
+        if (!strcmp(a, "--config")) config = v;
+        else if (!strcmp(a, "--resume")) resume = v;
+        else if (!strcmp(a, "--set")) {
+            if (n_sets == MAX_SETS) return fprintf(stderr, "train: too many --set\n"), 1;
+            if (!strchr(v, '=')) return fprintf(stderr, "train: --set needs key.path=value, got '%s'\n", v), 1;
+            sets[n_sets++] = v;
+        } else return fprintf(stderr, "train: unknown option %s\n%s", a, USAGE), 1;
+        i++;
+    }
+    if (!config == !resume) return fprintf(stderr, "train: give exactly one of --config or --resume\n%s", USAGE), 1;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    tg_error err = {0};
+    char msg[1200];
+    tg_trainer t;
+    if (tg_trainer_init(&t, config, resume, sets, n_sets, &err)) {
+        fprintf(stderr, "%s\n", tg_error_format(&err, msg, sizeof msg));
+        return err.code == TG_ERR_NUMERIC ? 3 : 1;
+    }
+    for (int i = 0; i < t.model.n_warnings; i++) fprintf(stderr, "%s\n", t.model.warnings[i]);
+    int64_t n_par = 0;
+    for (int i = 0; i < t.model.n_params; i++) n_par += t.model.params[i].t->numel;
+    if (!quiet)
+        printf("%s: %lld parameters, data %s%s, run dir %s\n", resume ? resume : config, (long long)n_par,
+               t.data.source, t.data.vocab ? "" : " (vectors)", t.tc.run_dir);
+    ui u = {isatty(2) && !quiet, quiet, NAN};
+    tg_status st = tg_trainer_run(&t, &stop_flag, on_event, &u, &err);
+    int code = 0;
+    if (st) {
+        if (u.tty) fprintf(stderr, "\n");
+        fprintf(stderr, "%s\n", tg_error_format(&err, msg, sizeof msg));
+        code = st == TG_ERR_NUMERIC ? 3 : 1;
+    } else if (t.interrupted) {
+        fprintf(stderr, "interrupted at step %lld: checkpoint written, resume with: train --resume %s\n",
+                (long long)t.step, t.tc.run_dir);
+        code = 130;
+    }
+    tg_trainer_free(&t);
+    return code;
+}
