@@ -427,8 +427,8 @@ static tg_tensor *masks(tg_tape *t, const tg_batch *b, tg_tensor **pad)
     return cm;
 }
 
-tg_tensor *tg_model_loss(tg_model *m, tg_tape *t, const tg_batch *b, const tg_model_run *run,
-                         tg_error *err)
+tg_tensor *tg_model_logits(tg_model *m, tg_tape *t, const tg_batch *b, const tg_model_run *run,
+                           tg_error *err)
 {
     int B = b->B, T = b->T;
     if (B < 1 || T < 1) return tg_error_set(err, TG_ERR_SHAPE, "model: empty batch (B=%d, T=%d)", B, T), NULL;
@@ -446,9 +446,18 @@ tg_tensor *tg_model_loss(tg_model *m, tg_tape *t, const tg_batch *b, const tg_mo
         }
         state0 += c->n_state;
     }
-    if (!X) goto fail;
-    tg_tensor *logits = tg_matmul(t, X, m->head_w, 0, 1); /* [B,T,out] */
-    if (m->head_b) logits = tg_add(t, logits, m->head_b);
+    tg_tensor *logits = X ? tg_matmul(t, X, m->head_w, 0, 1) : NULL; /* [B,T,out] */
+    if (logits && m->head_b) logits = tg_add(t, logits, m->head_b);
+    if (!logits && !err->code && tg_tape_status(t)) *err = *tg_tape_error(t);
+    return logits;
+}
+
+tg_tensor *tg_model_loss(tg_model *m, tg_tape *t, const tg_batch *b, const tg_model_run *run,
+                         tg_error *err)
+{
+    int B = b->B, T = b->T;
+    tg_tensor *logits = tg_model_logits(m, t, b, run, err);
+    if (!logits) goto fail;
     if (run && run->logits_out) *run->logits_out = logits;
     /* weights [B,T]: the mask, or for loss on the last step a one-hot of each sequence's
      * last real step */

@@ -81,6 +81,9 @@ tg_status tg_model_load(tg_model *m, const char *path, const char *const *overri
                         tg_dtype dtype, uint64_t seed, tg_error *err);
 void tg_model_free(tg_model *m);
 
+/* The head's output for batch b, [B,T,out] (no targets needed), or NULL with err. */
+tg_tensor *tg_model_logits(tg_model *m, tg_tape *t, const tg_batch *b, const tg_model_run *run,
+                           tg_error *err);
 /* Builds the loss of batch b on the tape (a scalar), or NULL with err. */
 tg_tensor *tg_model_loss(tg_model *m, tg_tape *t, const tg_batch *b, const tg_model_run *run,
                          tg_error *err);
