@@ -141,16 +141,7 @@ static tg_status read_log(tg_trainer *t, const char *s)
         if (sscanf(s, "%lf %lf %lf %lf %lf %lf %lf;%n", &row[0], &row[1], &row[2], &row[3], &row[4], &row[5],
                    &row[6], &used) != 7 || !used)
             break;
-        if (t->n_log == t->cap_log) {
-            int64_t cap = t->cap_log ? 2 * t->cap_log : 256;
-            double *n = tg_malloc(sizeof *n * 7 * (size_t)cap);
-            if (!n) return TG_ERR_NOMEM;
-            if (t->n_log) memcpy(n, t->log, sizeof *n * 7 * (size_t)t->n_log);
-            tg_free(t->log);
-            t->log = n;
-            t->cap_log = cap;
-        }
-        memcpy(t->log + 7 * t->n_log++, row, sizeof row);
+        if (tg_trainer_log(t, row)) return TG_ERR_NOMEM;
         s += used;
     }
     return TG_OK;

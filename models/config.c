@@ -715,3 +715,21 @@ tg_status tg_cfg_set(tg_cfg *c, const char *path, const char *value, tg_error *e
 #undef SET_FAIL
 #undef SET_NOMEM
 }
+
+tg_status tg_cfg_load_with(tg_cfg *c, const char *path, const char *const *sets, int n, tg_error *err)
+{
+    if (tg_cfg_load_file(c, path, err)) return err->code;
+    for (int i = 0; i < n; i++) {
+        char key[256];
+        const char *eq = strchr(sets[i], '=');
+        if (!eq || eq == sets[i] || eq - sets[i] >= (long)sizeof key) {
+            tg_error_set(err, TG_ERR_CONFIG, "--set %s: expected key.path=value", sets[i]);
+            break;
+        }
+        memcpy(key, sets[i], (size_t)(eq - sets[i]));
+        key[eq - sets[i]] = 0;
+        if (tg_cfg_set(c, key, eq + 1, err)) break;
+    }
+    if (err->code) tg_cfg_free(c);
+    return err->code;
+}

@@ -95,6 +95,11 @@ void tg_cfg_pos(const tg_cfg *c, const tg_cfg_node *n, int offset, int *line, in
  * ("--set train.steps=x: 'train' is not a map"). Positions of created nodes are 0. */
 tg_status tg_cfg_set(tg_cfg *c, const char *path, const char *value, tg_error *err);
 
+/* tg_cfg_load_file, then tg_cfg_set for each "key.path=value" of sets (the tools'
+ * --set). On error `c` is left empty. */
+tg_status tg_cfg_load_with(tg_cfg *c, const char *path, const char *const *sets, int n,
+                           tg_error *err);
+
 /* Edit distance (Levenshtein) between two strings, for suggestions. */
 int tg_edit_distance(const char *a, const char *b);
 /* The entry of `candidates` (NULL-terminated) nearest to `word` when close enough to

@@ -211,18 +211,7 @@ tg_status tg_model_load(tg_model *m, const char *path, const char *const *overri
     memset(m, 0, sizeof *m);
     m->dtype = dtype;
     tg_rng rng = {seed};
-    if (tg_cfg_load_file(&m->cfg, path, err)) return err->code;
-    for (int i = 0; i < n_over; i++) {
-        char key[256];
-        const char *eq = strchr(overrides[i], '=');
-        if (!eq || eq == overrides[i] || eq - overrides[i] >= (long)sizeof key) {
-            tg_error_set(err, TG_ERR_CONFIG, "--set %s: expected key.path=value", overrides[i]);
-            goto fail;
-        }
-        memcpy(key, overrides[i], (size_t)(eq - overrides[i]));
-        key[eq - overrides[i]] = 0;
-        if (tg_cfg_set(&m->cfg, key, eq + 1, err)) goto fail;
-    }
+    if (tg_cfg_load_with(&m->cfg, path, overrides, n_over, err)) return err->code;
     const tg_cfg_node *root = m->cfg.root;
     if (!root) {
         tg_error_set_at(err, TG_ERR_CONFIG, path, 0, 0, "the file is empty");

@@ -290,17 +290,7 @@ tg_status tg_trainer_init(tg_trainer *t, const char *config_path, const char *re
     char path[1200];
     if (resume_dir) snprintf(path, sizeof path, "%s/config.yaml", resume_dir);
     else snprintf(path, sizeof path, "%s", config_path);
-    if (tg_cfg_load_file(&t->cfg, path, err)) return err->code;
-    for (int i = 0; i < n_sets; i++) {
-        char key[256];
-        const char *eq = strchr(sets[i], '=');
-        if (!eq || eq == sets[i] || eq - sets[i] >= (long)sizeof key) {
-            tg_error_set(err, TG_ERR_CONFIG, "--set %s: expected key.path=value", sets[i]);
-            goto fail;
-        }
-        snprintf(key, sizeof key, "%.*s", (int)(eq - sets[i]), sets[i]);
-        if (tg_cfg_set(&t->cfg, key, eq + 1, err)) goto fail;
-    }
+    if (tg_cfg_load_with(&t->cfg, path, sets, n_sets, err)) return err->code;
     if (!t->cfg.root) {
         tg_error_set_at(err, TG_ERR_CONFIG, path, 0, 0, "the file is empty");
         goto fail;
@@ -400,7 +390,7 @@ static tg_status numeric_failure(tg_trainer *t, const char *what, double v, tg_e
                         (long long)t->step + 1, what, v, where);
 }
 
-static tg_status log_row(tg_trainer *t, const double *row)
+tg_status tg_trainer_log(tg_trainer *t, const double *row)
 {
     if (t->n_log == t->cap_log) {
         int64_t cap = t->cap_log ? 2 * t->cap_log : 256;
@@ -531,7 +521,7 @@ tg_status tg_trainer_run(tg_trainer *t, volatile sig_atomic_t *stop, tg_event_fn
                 e.kind = TG_EV_EVAL;
             }
             double row[7] = {(double)e.step, e.loss, e.val_loss, e.lr, e.grad_norm, e.tokens_per_s, e.elapsed};
-            if (log_row(t, row)) return tg_error_set(err, TG_ERR_NOMEM, "out of memory for the log");
+            if (tg_trainer_log(t, row)) return tg_error_set(err, TG_ERR_NOMEM, "out of memory for the log");
             if (fn) fn(ctx, &e);
             if (do_eval && tg_runlog_write(t, err)) return err->code;
             loss_sum = 0, n_sum = 0, tokens = 0;

@@ -85,6 +85,10 @@ void tg_trainer_free(tg_trainer *t);
 tg_status tg_trainer_run(tg_trainer *t, volatile sig_atomic_t *stop, tg_event_fn fn, void *ctx,
                          tg_error *err);
 
+/* Appends one row of 7 to the run log (step, loss, val loss, lr, grad norm, tokens/s,
+ * elapsed). TG_OK or TG_ERR_NOMEM. */
+tg_status tg_trainer_log(tg_trainer *t, const double *row);
+
 /* The mean validation loss over tc.eval_batches batches (no gradient). */
 double tg_trainer_eval(tg_trainer *t, tg_error *err);
 

@@ -234,13 +234,7 @@ static int dump(const char *path, problem *p, tg_tape *tape, tg_tensor **ps, int
 static tg_status vocab_from_data(opts *o, char *buf, int n, tg_error *err)
 {
     tg_cfg c;
-    if (tg_cfg_load_file(&c, o->config, err)) return err->code;
-    for (int i = 0; i < o->n_sets; i++) {
-        char key[256];
-        const char *eq = strchr(o->sets[i], '=');
-        snprintf(key, sizeof key, "%.*s", (int)(eq - o->sets[i]), o->sets[i]);
-        if (tg_cfg_set(&c, key, eq + 1, err)) break;
-    }
+    if (tg_cfg_load_with(&c, o->config, o->sets, o->n_sets, err)) return err->code;
     const tg_cfg_node *dn = c.root ? tg_cfg_get(c.root, "data") : NULL;
     tg_dataset d;
     if (!err->code && dn && !tg_data_load(&d, &c, dn, err)) {
