@@ -3,7 +3,8 @@
  * layout for the built-in cells), "optim.<param>.<m|v|momentum|sum|square_avg>", the
  * carried state "state.<k>", the data's vocabulary ("data.vocab_lengths" and
  * "data.vocab_bytes", for sampling). Metadata: step, optimizer steps, data position,
- * config hash, elapsed time, and the run log. */
+ * config hash, elapsed time, the run log (and the losses not yet in a row of it), and a
+ * checksum of everything else, so that a changed byte anywhere in the file is refused. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -21,6 +22,27 @@ static tg_st_entry entry(const char *name, const tg_tensor *t)
     tg_st_entry e = {name, (tg_dtype)t->dtype, t->ndim, {0}, t->data};
     memcpy(e.shape, t->shape, sizeof e.shape);
     return e;
+}
+
+/* The metadata keys, the checksum last: FNV-1a over every tensor's name and bytes, then
+ * every other key and value (the reader checks the header's syntax, the checksum the
+ * rest: data, tensor names, metadata values). */
+static const char *const META[] = {"step", "optimizer_steps", "data_position", "config_hash", "elapsed",
+                                   "optimizer", "log", "log_partial", "format", "checksum"};
+#define N_META 10
+#define FNV0 14695981039346656037ull
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 1099511628211ull;
+    return h;
+}
+
+/* h continued over a name (with its NUL) and n bytes */
+static uint64_t fnv_item(uint64_t h, const char *name, const void *p, size_t n)
+{
+    return fnv(fnv(h, name, strlen(name) + 1), p, n);
 }
 
 /* "step loss val lr norm tok/s elapsed;..." */
@@ -81,12 +103,17 @@ tg_status tg_checkpoint_save(const tg_trainer *t, const char *path, tg_error *er
     snprintf(v[3], sizeof v[3], "%016" PRIx64, t->hash);
     snprintf(v[4], sizeof v[4], "%.17g", t->elapsed0);
     snprintf(v[5], sizeof v[5], "%s", tg_opt_names[t->opt.c.kind]);
+    snprintf(v[6], sizeof v[6], "%.17g %" PRId64, t->log_sum, t->log_n);
     char *log = log_text(t);
     if (!log) goto oom;
-    const char *keys[] = {"step", "optimizer_steps", "data_position", "config_hash", "elapsed", "optimizer", "log",
-                          "format"};
-    const char *vals[] = {v[0], v[1], v[2], v[3], v[4], v[5], log, "pt"};
-    tg_status st = tg_st_write(path, e, n, keys, vals, 8, err);
+    const char *vals[N_META] = {v[0], v[1], v[2], v[3], v[4], v[5], log, v[6], "pt", v[7]};
+    uint64_t sum = FNV0;
+    for (int i = 0; i < n; i++)
+        sum = fnv_item(sum, e[i].name, e[i].data,
+                       (size_t)tg_shape_numel(e[i].ndim, e[i].shape) * tg_dtype_size(e[i].dtype));
+    for (int k = 0; k < N_META - 1; k++) sum = fnv_item(sum, META[k], vals[k], strlen(vals[k]) + 1);
+    snprintf(v[7], sizeof v[7], "%016" PRIx64, sum);
+    tg_status st = tg_st_write(path, e, n, META, vals, N_META, err);
     tg_free(log);
     tg_free(lens);
     tg_free(bytes);
@@ -154,12 +181,28 @@ tg_status tg_checkpoint_load(tg_trainer *t, const char *path, tg_error *err)
     tg_status st = TG_OK;
     char hash[32];
     snprintf(hash, sizeof hash, "%016" PRIx64, t->hash);
-    const char *h = tg_st_meta(&f, "config_hash"), *opt = tg_st_meta(&f, "optimizer"),
-               *pos = tg_st_meta(&f, "data_position"), *el = tg_st_meta(&f, "elapsed");
+    const char *mv[N_META];
+    for (int k = 0; k < N_META; k++)
+        if (!(mv[k] = tg_st_meta(&f, META[k]))) {
+            st = bad(path, err, "it has no metadata '%s' (not a tapegrad training checkpoint, or an older one)%s",
+                     META[k], "");
+            goto out;
+        }
+    uint64_t sum = FNV0;
+    for (int i = 0; i < f.n; i++)
+        sum = fnv_item(sum, f.t[i].name, tg_st_data(&f, &f.t[i]), (size_t)(f.t[i].end - f.t[i].begin));
+    for (int k = 0; k < N_META - 1; k++) sum = fnv_item(sum, META[k], mv[k], strlen(mv[k]) + 1);
+    char want[32];
+    snprintf(want, sizeof want, "%016" PRIx64, sum);
+    if (strcmp(mv[N_META - 1], want)) {
+        st = bad(path, err, "it is corrupt (checksum %s in the file, %s over its contents)", mv[N_META - 1], want);
+        goto out;
+    }
+    const char *h = mv[3], *opt = mv[5], *pos = mv[2], *el = mv[4];
     int64_t step, ot;
-    if (!h || !opt || !pos || !el || meta_i64(&f, "step", &step) || meta_i64(&f, "optimizer_steps", &ot)) {
-        st = bad(path, err, "it is not a tapegrad training checkpoint (metadata %s%s missing)",
-                 "step, optimizer_steps, data_position, config_hash, elapsed or optimizer", "");
+    if (meta_i64(&f, "step", &step) || meta_i64(&f, "optimizer_steps", &ot) ||
+        sscanf(mv[7], "%lf %" SCNd64, &t->log_sum, &t->log_n) != 2) {
+        st = bad(path, err, "its metadata step, optimizer_steps or log_partial is malformed%s%s", "", "");
         goto out;
     }
     if (strcmp(h, hash)) {

@@ -375,17 +375,24 @@ static void zero_carry(tg_trainer *t)
     for (int k = 0; k < t->n_state; k++) memset(t->carry[k]->data, 0, sizeof(float) * (size_t)t->carry[k]->numel);
 }
 
-/* "step 12: the loss is nan; the first non-finite value came from ..." */
-static tg_status numeric_failure(tg_trainer *t, const char *what, double v, tg_error *err)
+/* "; the first non-finite value came from op ..." from the tape's recorded nodes, or "" */
+static void nonfinite_where(const tg_trainer *t, char *where, size_t size)
 {
     const tg_node *n = tg_tape_first_nonfinite(t->tape);
     const char *dir = "forward";
     if (!n) n = tg_tape_first_nonfinite_grad(t->tape), dir = "backward";
-    char where[400] = "";
+    where[0] = 0;
     if (n)
-        snprintf(where, sizeof where, "; the first non-finite value came from op '%s'%s%s%s (%s)",
+        snprintf(where, size, "; the first non-finite value came from op '%s'%s%s%s (%s)",
                  tg_op_name((tg_op_id)n->op), n->label ? " in '" : "", n->label ? n->label : "",
                  n->label ? "'" : "", dir);
+}
+
+/* "step 12: the loss is nan; the first non-finite value came from ..." */
+static tg_status numeric_failure(tg_trainer *t, const char *what, double v, tg_error *err)
+{
+    char where[400];
+    nonfinite_where(t, where, sizeof where);
     return tg_error_set(err, TG_ERR_NUMERIC, "step %lld: the %s is %g%s; stopped, the last checkpoint is kept",
                         (long long)t->step + 1, what, v, where);
 }
@@ -437,8 +444,9 @@ out:
     return done ? sum / (double)done : NAN;
 }
 
-/* The loss on the next training batch, without taking it or updating anything. */
-static double peek_loss(tg_trainer *t, tg_error *err)
+/* The loss on the next training batch, without taking it or updating anything. When it
+ * is not finite, `where` names the op that made it (see nonfinite_where). */
+static double peek_loss(tg_trainer *t, char *where, size_t size, tg_error *err)
 {
     tg_loader_state saved = t->train.st;
     const tg_batch *b;
@@ -449,6 +457,12 @@ static double peek_loss(tg_trainer *t, tg_error *err)
     double v = l ? tg_tensor_get(l, 0) : NAN;
     tg_tape_no_grad_end(t->tape);
     tg_tape_reset(t->tape);
+    where[0] = 0;
+    if (l && !isfinite(v)) { /* once more, recording, to find the first non-finite node */
+        run = (tg_model_run){.carry_in = carries(t) && !fresh ? t->carry : NULL};
+        if (tg_model_loss(&t->model, t->tape, b, &run, err)) nonfinite_where(t, where, size);
+        tg_tape_reset(t->tape);
+    }
     t->train.st = saved;
     return v;
 }
@@ -469,17 +483,17 @@ tg_status tg_trainer_run(tg_trainer *t, volatile sig_atomic_t *stop, tg_event_fn
 {
     const tg_train_config *tc = &t->tc;
     tg_event e = {.kind = TG_EV_START, .step = t->step, .steps = tc->steps};
-    e.loss = peek_loss(t, err);
+    char where[400];
+    e.loss = peek_loss(t, where, sizeof where, err);
     if (err->code) return err->code;
     e.val_loss = tc->eval_every > 0 || tc->steps == 0 ? tg_trainer_eval(t, err) : NAN;
     if (err->code) return err->code;
     e.lr = tg_optim_lr(&tc->opt, t->step);
     if (fn) fn(ctx, &e);
-    if (!isfinite(e.loss)) return tg_error_set(err, TG_ERR_NUMERIC, "step %lld: the loss is %g before any update",
-                                               (long long)t->step, e.loss);
-    double t0 = now() - t->elapsed0, t_log = now(), loss_sum = 0, norm = 0;
-    int64_t start = t->step;
-    int64_t n_sum = 0, tokens = 0;
+    if (!isfinite(e.loss)) return tg_error_set(err, TG_ERR_NUMERIC, "step %lld: the loss is %g before any update%s",
+                                               (long long)t->step, e.loss, where);
+    double t0 = now() - t->elapsed0, t_log = now(), norm = 0;
+    int64_t start = t->step, tokens = 0;
     while (t->step < tc->steps) {
         if (stop && *stop) {
             t->interrupted = 1;
@@ -506,13 +520,13 @@ tg_status tg_trainer_run(tg_trainer *t, volatile sig_atomic_t *stop, tg_event_fn
             memcpy(t->carry[k]->data, out[k]->data, sizeof(float) * (size_t)t->carry[k]->numel);
         tg_tape_reset(t->tape);
         t->step++;
-        loss_sum += lv, n_sum++;
+        t->log_sum += lv, t->log_n++;
         tokens += (int64_t)b->B * b->T;
 
         int do_eval = tc->eval_every > 0 && (t->step % tc->eval_every == 0 || t->step == tc->steps);
         if (t->step % tc->log_every == 0 || do_eval || t->step == tc->steps) {
             double tn = now();
-            e = (tg_event){.kind = TG_EV_LOG, .step = t->step, .steps = tc->steps, .loss = loss_sum / (double)n_sum,
+            e = (tg_event){.kind = TG_EV_LOG, .step = t->step, .steps = tc->steps, .loss = t->log_sum / (double)t->log_n,
                            .val_loss = NAN, .lr = lr, .grad_norm = norm,
                            .tokens_per_s = (double)tokens / fmax(tn - t_log, 1e-9), .elapsed = tn - t0};
             if (do_eval) {
@@ -524,7 +538,7 @@ tg_status tg_trainer_run(tg_trainer *t, volatile sig_atomic_t *stop, tg_event_fn
             if (tg_trainer_log(t, row)) return tg_error_set(err, TG_ERR_NOMEM, "out of memory for the log");
             if (fn) fn(ctx, &e);
             if (do_eval && tg_runlog_write(t, err)) return err->code;
-            loss_sum = 0, n_sum = 0, tokens = 0;
+            t->log_sum = 0, t->log_n = 0, tokens = 0;
             t_log = now();
         }
         t->elapsed0 = now() - t0;
@@ -533,7 +547,9 @@ tg_status tg_trainer_run(tg_trainer *t, volatile sig_atomic_t *stop, tg_event_fn
             return err->code;
     }
     t->elapsed0 = now() - t0;
-    if (tg_runlog_write(t, err) || (t->step > start && checkpoint(t, fn, ctx, err))) return err->code;
+    /* interrupted before its first step, a fresh run still leaves a checkpoint to resume */
+    if (tg_runlog_write(t, err) || ((t->step > start || t->interrupted) && checkpoint(t, fn, ctx, err)))
+        return err->code;
     e = (tg_event){.kind = TG_EV_DONE, .step = t->step, .steps = tc->steps, .val_loss = NAN, .elapsed = t->elapsed0};
     if (fn) fn(ctx, &e);
     return TG_OK;

@@ -63,6 +63,8 @@ typedef struct tg_trainer {
     /* the log, for the CSV and the plot */
     int64_t n_log, cap_log;
     double *log;            /* rows of 7: step, loss, val, lr, grad norm, tokens/s, elapsed */
+    double log_sum;         /* training losses since the last row, and their count: kept in */
+    int64_t log_n;          /* checkpoints, so the first row after a resume is the same mean */
 } tg_trainer;
 
 /* When the config's model takes tokens and leaves model.input.vocab out, writes
@@ -93,9 +95,10 @@ tg_status tg_trainer_log(tg_trainer *t, const double *row);
 double tg_trainer_eval(tg_trainer *t, tg_error *err);
 
 /* Checkpoints (models/checkpoint.c): parameters (named by their path in the model),
- * optimizer state, carried state, and metadata (step, data position, config hash),
- * in safetensors, written atomically. Load refuses a corrupt or truncated file, one for
- * another config, or one whose shapes differ, saying which. */
+ * optimizer state, carried state, and metadata (step, data position, config hash, the
+ * log), in safetensors, written atomically, with a checksum of it all. Load refuses a
+ * corrupt (any byte changed) or truncated file, one for another config, or one whose
+ * shapes differ, saying which. */
 tg_status tg_checkpoint_save(const tg_trainer *t, const char *path, tg_error *err);
 tg_status tg_checkpoint_load(tg_trainer *t, const char *path, tg_error *err);
 

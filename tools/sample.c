@@ -19,7 +19,11 @@ static const char *USAGE =
     "  --length N         symbols to generate (default 500)\n"
     "  --temperature X    > 0; below 1 is more conservative (default 1)\n"
     "  --top-k K          sample among the K most likely symbols only (default: all)\n"
-    "  --seed S           random seed (default 1)\n";
+    "  --seed S           random seed (default 1)\n"
+    "  --warmup N         for recurrent models: first run N symbols of the validation\n"
+    "                     text, unprinted, so the state is like the one seen in training\n"
+    "                     (trained with carried state, a model rarely saw a zero state;\n"
+    "                     default 256, 0 to start from zeros)\n";
 
 /* Draws a symbol from logits [V] at temperature temp among the top k. */
 static int draw(const float *logits, int V, double temp, int k, tg_rng *r)
@@ -50,7 +54,7 @@ static int draw(const float *logits, int V, double temp, int k, tg_rng *r)
 int main(int argc, char **argv)
 {
     const char *dir = NULL, *prompt = NULL;
-    int length = 500, topk = 0;
+    int length = 500, topk = 0, warmup = 256;
     double temp = 1;
     uint64_t seed = 1;
     for (int i = 1; i < argc; i++) {
@@ -64,13 +68,14 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--top-k")) topk = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--temperature")) temp = strtod(v, &end);
         else if (!strcmp(a, "--seed")) seed = strtoull(v, &end, 10);
+        else if (!strcmp(a, "--warmup")) warmup = (int)strtol(v, &end, 10);
         else return fprintf(stderr, "sample: unknown option %s\n%s", a, USAGE), 1;
         if (end && (*end || end == v)) return fprintf(stderr, "sample: %s needs a number, got '%s'\n", a, v), 1;
         i++;
     }
     if (!dir) return fprintf(stderr, "sample: --checkpoint RUN_DIR is required\n%s", USAGE), 1;
-    if (length < 0 || length > 10000000 || !(temp > 0) || topk < 0)
-        return fprintf(stderr, "sample: --length in [0, 10^7], --temperature > 0, --top-k >= 0\n"), 1;
+    if (length < 0 || length > 10000000 || !(temp > 0) || topk < 0 || warmup < 0)
+        return fprintf(stderr, "sample: --length in [0, 10^7], --temperature > 0, --top-k and --warmup >= 0\n"), 1;
 
     tg_error err = {0};
     char msg[1200];
@@ -100,9 +105,14 @@ int main(int argc, char **argv)
     int has_block = 0, words = t.data.kind == TG_DATA_WORDS;
     for (int i = 0; i < m->n_layers; i++) has_block |= m->layers[i].is_block;
     int ctx_max = m->pos == TG_POS_LEARNED ? m->max_len : 1 << 20;
-    int32_t *seq = malloc(sizeof *seq * (size_t)(n + length + 1));
-    memcpy(seq, ids, sizeof *seq * (size_t)n);
-    for (int64_t i = 0; i < n; i++) printf(words && i ? " %s" : "%s", t.data.symbols[seq[i]]);
+    const int32_t *warm = t.data.n_val ? t.data.val : t.data.train;
+    int64_t n_warm = has_block ? 0 : warmup < (t.data.n_val ? t.data.n_val : t.data.n_train)
+                                         ? warmup : (t.data.n_val ? t.data.n_val : t.data.n_train);
+    int32_t *seq = malloc(sizeof *seq * (size_t)(n_warm + n + length + 1));
+    memcpy(seq, warm, sizeof *seq * (size_t)n_warm);
+    memcpy(seq + n_warm, ids, sizeof *seq * (size_t)n);
+    for (int64_t i = 0; i < n; i++) printf(words && i ? " %s" : "%s", t.data.symbols[ids[i]]);
+    n += n_warm;
 
     tg_rng rng = {seed};
     tg_tensor *carry[TG_MAX_STATE], *out[TG_MAX_STATE];

@@ -47,7 +47,7 @@ static void on_event(void *ctx, const tg_event *e)
 {
     ui *u = ctx;
     if (u->quiet && e->kind != TG_EV_DONE) return;
-    char val[32] = "", eta[16], el[16];
+    char val[64] = "", eta[16], el[16]; /* val: room for a diverging loss in %.4f */
     if (isfinite(e->val_loss)) u->last_val = e->val_loss;
     switch (e->kind) {
     case TG_EV_START:
