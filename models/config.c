@@ -4,6 +4,7 @@
  * document API builds the nodes, which are copied out before the document is deleted.
  * This file knows no schema: the model loader says which keys and types it wants. */
 #include "models/config.h"
+#include "models/file.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -338,27 +339,12 @@ tg_status tg_cfg_load_string(tg_cfg *c, const char *name, const char *text, tg_e
 tg_status tg_cfg_load_file(tg_cfg *c, const char *path, tg_error *err)
 {
     memset(c, 0, sizeof *c);
-    FILE *f = fopen(path, "rb");
-    if (!f) return tg_error_set_at(err, TG_ERR_IO, path, 0, 0, "cannot open: %s", strerror(errno));
-    size_t cap = 4096, len = 0;
-    char *buf = tg_malloc(cap);
-    while (buf) {
-        len += fread(buf + len, 1, cap - 1 - len, f);
-        if (len < cap - 1) break; /* end of file or an error, told apart below */
-        char *bigger = tg_malloc(cap * 2);
-        if (bigger) memcpy(bigger, buf, len);
-        tg_free(buf);
-        buf = bigger;
-        cap *= 2;
-    }
-    int read_errno = ferror(f) ? errno : 0;
-    fclose(f);
-    if (!buf) return tg_error_set_at(err, TG_ERR_NOMEM, path, 0, 0, "out of memory loading the config");
-    if (read_errno) {
-        tg_free(buf);
-        return tg_error_set_at(err, TG_ERR_IO, path, 0, 0, "cannot read: %s", strerror(read_errno));
-    }
-    buf[len] = '\0';
+    char *buf;
+    size_t len;
+    const char *what;
+    int e = tg_file_read(path, &buf, &len, &what);
+    if (e == ENOMEM) return tg_error_set_at(err, TG_ERR_NOMEM, path, 0, 0, "out of memory loading the config");
+    if (e) return tg_error_set_at(err, TG_ERR_IO, path, 0, 0, "cannot %s: %s", what, strerror(e));
     return load_owned(c, path, buf, len, err);
 }
 

@@ -11,6 +11,7 @@
 
 #include "graph/alloc.h"
 #include "models/data_impl.h"
+#include "models/file.h"
 
 #define MAX_CODE 0x110000u /* code points are below this */
 
@@ -179,30 +180,12 @@ static int by_count(const void *a, const void *b) /* most frequent first, then f
 static tg_status read_file(const tg_cfg *c, const tg_cfg_node *pn, const char *path, char **out,
                            size_t *len, tg_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return tg_error_set_at(err, TG_ERR_IO, c->path, pn->line, pn->col, "%s: cannot open: %s", path,
-                               strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *buf = tg_malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - 1 - n, f);
-        if (n < cap - 1) break; /* end of file or an error, told apart below */
-        char *bigger = tg_malloc(cap * 2);
-        if (bigger) memcpy(bigger, buf, n);
-        tg_free(buf);
-        buf = bigger, cap *= 2;
-    }
-    int read_errno = ferror(f) ? errno : 0;
-    fclose(f);
-    if (!buf) return nomem(err);
-    if (read_errno) {
-        tg_free(buf);
-        return tg_error_set_at(err, TG_ERR_IO, c->path, pn->line, pn->col, "%s: cannot read: %s", path,
-                               strerror(read_errno));
-    }
-    buf[n] = 0;
-    *out = buf, *len = n;
+    const char *what;
+    int e = tg_file_read(path, out, len, &what);
+    if (e == ENOMEM) return nomem(err);
+    if (e)
+        return tg_error_set_at(err, TG_ERR_IO, c->path, pn->line, pn->col, "%s: cannot %s: %s", path, what,
+                               strerror(e));
     return TG_OK;
 }
 
