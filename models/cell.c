@@ -105,8 +105,8 @@ static tg_status read_hyper(tg_cell *c, const tg_hyper_set *hs, tg_error *err)
     }
     for (int i = 0; i < c->n_hyper; i++)
         if (tg_program_declare(&c->prog, c->hyper_name[i], TG_SYM_CONST, c->hyper[i]))
-            return tg_cfg_error(&c->cfg, h, err, "hyper-parameter '%s': the name is reserved or repeated",
-                                c->hyper_name[i]);
+            return tg_cfg_error(&c->cfg, h, err, "hyper-parameter '%s': the name is taken (B, T, causal_mask "
+                                "and pad_mask are built in)", c->hyper_name[i]);
     return TG_OK;
 }
 
@@ -115,7 +115,8 @@ static tg_status declare(tg_cell *c, const tg_cfg_node *at, const char *name, tg
                          tg_error *err)
 {
     if (tg_program_declare(&c->prog, name, kind, 0))
-        return tg_cfg_error(&c->cfg, at, err, "the name '%s' is declared twice", name);
+        return tg_cfg_error(&c->cfg, at, err, "the name '%s' is declared twice or is built in (B, T, "
+                            "causal_mask, pad_mask)", name);
     return TG_OK;
 }
 
@@ -147,12 +148,6 @@ static tg_status read_inputs_state(tg_cell *c, tg_error *err)
         if (declare(c, st->items[i], st->keys[i], TG_SYM_STATE, err)) return err->code;
         c->n_state++;
     }
-    if (c->is_block) {
-        tg_program_declare(&c->prog, "causal_mask", TG_SYM_INPUT, 0);
-        tg_program_declare(&c->prog, "pad_mask", TG_SYM_INPUT, 0);
-    }
-    tg_program_declare(&c->prog, "B", TG_SYM_DIM, 0);
-    tg_program_declare(&c->prog, "T", TG_SYM_DIM, 0);
     return TG_OK;
 }
 
@@ -306,6 +301,13 @@ tg_status tg_cell_load(tg_cell *c, const char *path, const tg_hyper_set *hyper, 
     const char *s;
     if (tg_cfg_string(&c->cfg, nm ? nm : bl, nm ? "cell" : "block", &s, err)) goto fail;
     snprintf(c->name, sizeof c->name, "%s", s);
+    /* the built-in names first, so that a hyper-parameter, input or state cannot take one */
+    tg_program_declare(&c->prog, "B", TG_SYM_DIM, 0);
+    tg_program_declare(&c->prog, "T", TG_SYM_DIM, 0);
+    if (c->is_block) {
+        tg_program_declare(&c->prog, "causal_mask", TG_SYM_INPUT, 0);
+        tg_program_declare(&c->prog, "pad_mask", TG_SYM_INPUT, 0);
+    }
     if (read_hyper(c, hyper, err) || read_inputs_state(c, err)) goto fail;
 
     const tg_cfg_node *pn = tg_cfg_get(root, "params");

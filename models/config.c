@@ -719,3 +719,11 @@ tg_status tg_cfg_load_with(tg_cfg *c, const char *path, const char *const *sets,
     if (err->code) tg_cfg_free(c);
     return err->code;
 }
+
+char *tg_cfg_dir(const tg_cfg *c, const tg_cfg_node *n, char *dir, int len)
+{
+    const char *slash = c->path ? strrchr(c->path, '/') : NULL;
+    int k = n && n->line == 0 ? 0 : slash ? (int)(slash - c->path + 1) : 0;
+    snprintf(dir, (size_t)len, "%.*s", k < len ? k : len - 1, k ? c->path : "");
+    return dir;
+}

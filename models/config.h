@@ -95,6 +95,12 @@ void tg_cfg_pos(const tg_cfg *c, const tg_cfg_node *n, int offset, int *line, in
  * ("--set train.steps=x: 'train' is not a map"). Positions of created nodes are 0. */
 tg_status tg_cfg_set(tg_cfg *c, const char *path, const char *value, tg_error *err);
 
+/* The directory that a relative file name in node n is relative to, with a trailing '/'
+ * (or "" for the current directory): the config file's directory, or the current
+ * directory for a value given on the command line with --set (n->line == 0). Returns
+ * dir. */
+char *tg_cfg_dir(const tg_cfg *c, const tg_cfg_node *n, char *dir, int len);
+
 /* tg_cfg_load_file, then tg_cfg_set for each "key.path=value" of sets (the tools'
  * --set). On error `c` is left empty. */
 tg_status tg_cfg_load_with(tg_cfg *c, const char *path, const char *const *sets, int n,

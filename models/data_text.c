@@ -267,13 +267,12 @@ tg_status tg_data_text_load(tg_dataset *d, const tg_cfg *c, const tg_cfg_node *p
                             const tg_cfg_node *vf, double val_fraction, long vocab_size,
                             tg_error *err)
 {
-    const char *name = pn->value, *slash = c->path ? strrchr(c->path, '/') : NULL;
+    const char *name = pn->value;
     int words = d->kind == TG_DATA_WORDS;
     if (!name[0]) return tg_cfg_error(c, pn, err, "data.path: the file name is empty");
-    /* relative to the config's directory */
-    int dl = name[0] == '/' || !slash ? 0 : (int)(slash - c->path + 1);
-    char path[4096];
-    if (snprintf(path, sizeof path, "%.*s%s", dl, c->path ? c->path : "", name) >= (int)sizeof path)
+    char dir[2048], path[4096];
+    tg_cfg_dir(c, pn, dir, sizeof dir);
+    if (snprintf(path, sizeof path, "%s%s", name[0] == '/' ? "" : dir, name) >= (int)sizeof path)
         return tg_cfg_error(c, pn, err, "data.path: '%.60s...' is too long", name);
     char *text = NULL;
     size_t len = 0;

@@ -21,6 +21,7 @@ typedef struct parser {
     char tname[TG_NAME_MAX];
     tg_parse_error *pe;
     int failed;
+    int depth;       /* nesting of parentheses, calls and unary minus */
 } parser;
 
 static int fail(parser *p, int pos, const char *fmt, ...)
@@ -107,6 +108,8 @@ static tg_expr *node(parser *p, tg_expr_kind k, int pos)
 }
 
 static tg_expr *parse_expr(parser *p);
+static tg_expr *parse_unary(parser *p);
+static tg_expr *parse_unary_at(parser *p);
 
 static tg_expr *parse_primary(parser *p)
 {
@@ -170,7 +173,20 @@ static tg_expr *parse_postfix(parser *p)
     return e;
 }
 
+#define MAX_NESTING 100
+
 static tg_expr *parse_unary(parser *p)
+{
+    if (++p->depth > MAX_NESTING) {
+        fail(p, p->tpos, "the expression is nested more than %d deep", MAX_NESTING);
+        return NULL;
+    }
+    tg_expr *e = parse_unary_at(p);
+    p->depth--;
+    return e;
+}
+
+static tg_expr *parse_unary_at(parser *p)
 {
     if (is_op(p, '-')) {
         tg_expr *e = node(p, TG_EX_NEG, p->tpos);

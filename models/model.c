@@ -88,10 +88,7 @@ static tg_status resolve(tg_model *m, const tg_cfg_node *n, const char *kind, co
     const char *name;
     if (tg_cfg_string(&m->cfg, n, where, &name, err)) return err->code;
     char dir[1024];
-    snprintf(dir, sizeof dir, "%s", m->cfg.path);
-    char *slash = strrchr(dir, '/');
-    if (slash) slash[1] = 0;
-    else dir[0] = 0;
+    tg_cfg_dir(&m->cfg, n, dir, sizeof dir);
     size_t nl = strlen(name);
     if (strchr(name, '/') || (nl > 5 && !strcmp(name + nl - 5, ".yaml"))) {
         snprintf(path, len, "%s%s", name[0] == '/' ? "" : dir, name);

@@ -249,36 +249,34 @@ const char *tg_vocab_override(const tg_cfg *c, const tg_dataset *d, char *buf, i
 }
 
 /* Relative file names in the config (data.path, cell files) are relative to the config
- * file; the run directory's copy of the config holds them absolute, so that a resumed
- * run finds them from anywhere. */
-static tg_status absolutize(tg_trainer *t, const char *dir, const tg_cfg_node *n, const char *key,
-                            int only_paths, tg_error *err)
+ * file (to the current directory when given with --set); the run directory's copy of
+ * the config holds them absolute, so that a resumed run finds them from anywhere. A
+ * bare cell name found next to the config (cells/NAME.yaml) becomes that file. */
+static tg_status absolutize(tg_trainer *t, const tg_cfg_node *n, const char *key, const char *kind,
+                            tg_error *err)
 {
     if (!n || n->kind != TG_CFG_SCALAR || !n->value || n->value[0] == '/') return TG_OK;
     size_t l = strlen(n->value);
-    if (only_paths && !strchr(n->value, '/') && !(l > 5 && !strcmp(n->value + l - 5, ".yaml"))) return TG_OK;
-    char joined[4096], real[PATH_MAX];
-    snprintf(joined, sizeof joined, "%s%s", dir, n->value);
-    if (!realpath(joined, real)) return TG_OK; /* the loaders report a missing file */
+    int bare = kind && !strchr(n->value, '/') && !(l > 5 && !strcmp(n->value + l - 5, ".yaml"));
+    char dir[2048], joined[4096], real[PATH_MAX];
+    tg_cfg_dir(&t->cfg, n, dir, sizeof dir);
+    if (bare) snprintf(joined, sizeof joined, "%s%ss/%s.yaml", dir, kind, n->value);
+    else snprintf(joined, sizeof joined, "%s%s", dir, n->value);
+    if (!realpath(joined, real)) return TG_OK; /* built in, or missing: the loaders say which */
     return tg_cfg_set(&t->cfg, key, real, err);
 }
 
-static tg_status absolute_paths(tg_trainer *t, const char *config_path, tg_error *err)
+static tg_status absolute_paths(tg_trainer *t, tg_error *err)
 {
-    char dir[2048];
-    snprintf(dir, sizeof dir, "%s", config_path);
-    char *slash = strrchr(dir, '/');
-    if (slash) slash[1] = 0;
-    else dir[0] = 0;
     const tg_cfg_node *root = t->cfg.root;
-    if (absolutize(t, dir, tg_cfg_get(tg_cfg_get(root, "data"), "path"), "data.path", 0, err)) return err->code;
+    if (absolutize(t, tg_cfg_get(tg_cfg_get(root, "data"), "path"), "data.path", NULL, err)) return err->code;
     const tg_cfg_node *ls = tg_cfg_get(tg_cfg_get(root, "model"), "layers");
     for (int i = 0; ls && ls->kind == TG_CFG_SEQ && i < ls->n; i++)
         for (int k = 0; k < 2; k++) {
             const char *what = k ? "block" : "cell";
             char key[64];
             snprintf(key, sizeof key, "model.layers.%d.%s", i, what);
-            if (absolutize(t, dir, tg_cfg_get(ls->items[i], what), key, 1, err)) return err->code;
+            if (absolutize(t, tg_cfg_get(ls->items[i], what), key, what, err)) return err->code;
         }
     return TG_OK;
 }
@@ -295,7 +293,7 @@ tg_status tg_trainer_init(tg_trainer *t, const char *config_path, const char *re
         tg_error_set_at(err, TG_ERR_CONFIG, path, 0, 0, "the file is empty");
         goto fail;
     }
-    if (!resume_dir && absolute_paths(t, path, err)) goto fail;
+    if (!resume_dir && absolute_paths(t, err)) goto fail;
     if (read_train(&t->tc, &t->cfg, path, err)) goto fail;
     if (resume_dir) snprintf(t->tc.run_dir, sizeof t->tc.run_dir, "%s", resume_dir);
     if (t->tc.threads > 0) omp_set_num_threads(t->tc.threads);

@@ -98,18 +98,22 @@ int main(int argc, char **argv)
             tg_trainer_free(&t);
             return 1;
         }
-    } else {
+    } else if (t.data.train && t.data.n_train) {
         ids = malloc(sizeof *ids);
         ids[0] = t.data.train[0], n = 1;
+    } else {
+        fprintf(stderr, "sample: %s has no text to start from: give --prompt\n", dir);
+        tg_trainer_free(&t);
+        return 1;
     }
     int has_block = 0, words = t.data.kind == TG_DATA_WORDS;
     for (int i = 0; i < m->n_layers; i++) has_block |= m->layers[i].is_block;
     int ctx_max = m->pos == TG_POS_LEARNED ? m->max_len : 1 << 20;
     const int32_t *warm = t.data.n_val ? t.data.val : t.data.train;
-    int64_t n_warm = has_block ? 0 : warmup < (t.data.n_val ? t.data.n_val : t.data.n_train)
-                                         ? warmup : (t.data.n_val ? t.data.n_val : t.data.n_train);
+    int64_t avail = warm ? (t.data.n_val ? t.data.n_val : t.data.n_train) : 0;
+    int64_t n_warm = has_block ? 0 : warmup < avail ? warmup : avail;
     int32_t *seq = malloc(sizeof *seq * (size_t)(n_warm + n + length + 1));
-    memcpy(seq, warm, sizeof *seq * (size_t)n_warm);
+    if (n_warm) memcpy(seq, warm, sizeof *seq * (size_t)n_warm);
     memcpy(seq + n_warm, ids, sizeof *seq * (size_t)n);
     for (int64_t i = 0; i < n; i++) printf(words && i ? " %s" : "%s", t.data.symbols[ids[i]]);
     n += n_warm;
