@@ -166,6 +166,8 @@ static tg_status read_train(tg_train_config *tc, const tg_cfg *c, const char *co
 
 /* ---- setting up ---- */
 
+static int is_text_data(const tg_dataset *d) { return d->kind == TG_DATA_CHARS || d->kind == TG_DATA_WORDS; }
+
 static int is_token_data(const tg_dataset *d)
 {
     return d->kind == TG_DATA_CHARS || d->kind == TG_DATA_WORDS || d->kind == TG_DATA_COPY;
@@ -310,16 +312,22 @@ tg_status tg_trainer_init(tg_trainer *t, const char *config_path, const char *re
         over[n_over++] = vset;
         if (tg_cfg_set(&t->cfg, "model.input.vocab", strchr(vset, '=') + 1, err)) goto fail;
     }
-    if (make_dirs(t->tc.run_dir, err)) goto fail;
-    char cpath[1100];
-    snprintf(cpath, sizeof cpath, "%s/config.yaml", t->tc.run_dir);
-    if (!resume_dir && tg_cfg_write(&t->cfg, cpath, err)) goto fail; /* the resolved config */
     if (tg_model_load(&t->model, path, over, n_over, TG_F32, t->tc.seed, err)) goto fail;
     if (check_fit(t, err)) goto fail;
     t->hash = model_hash(t);
 
     int B = t->tc.batch;
     if (tg_loader_init(&t->train, &t->data, 0, B, t->tc.seq_len, t->tc.seed, err)) goto fail;
+    /* a validation split too short for one batch is an error now, not at the first
+     * evaluation; no validation split at all (val_fraction 0, val_size 0) means no
+     * evaluation */
+    const tg_dataset *d = &t->data;
+    t->has_val = d->kind == TG_DATA_INLINE || (is_text_data(d) ? d->n_val > 0 : d->n_val_seqs > 0);
+    if (t->has_val) {
+        tg_loader v;
+        if (tg_loader_init(&v, d, 1, B, t->tc.seq_len, t->tc.seed, err)) goto fail;
+        tg_loader_free(&v);
+    }
     if (t->tc.epochs > 0) {
         int64_t per = tg_loader_batches(&t->train);
         if (per > 0) t->tc.steps = t->tc.epochs * per;
@@ -337,6 +345,11 @@ tg_status tg_trainer_init(tg_trainer *t, const char *config_path, const char *re
     for (int i = 0; i < t->model.n_params; i++) ps[i] = t->model.params[i].t;
     if (tg_optim_init(&t->opt, &t->tc.opt, ps, t->model.n_params, err)) goto fail;
     if (!(t->tape = tg_tape_new(TG_F32, err))) goto fail;
+    /* the run directory only once everything has been checked */
+    if (make_dirs(t->tc.run_dir, err)) goto fail;
+    char cpath[1100];
+    snprintf(cpath, sizeof cpath, "%s/config.yaml", t->tc.run_dir);
+    if (!resume_dir && tg_cfg_write(&t->cfg, cpath, err)) goto fail; /* the resolved config */
     if (resume_dir) {
         char ck[1100];
         snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", resume_dir);
@@ -363,10 +376,7 @@ void tg_trainer_free(tg_trainer *t)
 
 /* ---- the loop ---- */
 
-static int carries(const tg_trainer *t)
-{
-    return t->tc.carry_state && (t->data.kind == TG_DATA_CHARS || t->data.kind == TG_DATA_WORDS);
-}
+static int carries(const tg_trainer *t) { return t->tc.carry_state && is_text_data(&t->data); }
 
 static void zero_carry(tg_trainer *t)
 {
@@ -412,6 +422,7 @@ tg_status tg_trainer_log(tg_trainer *t, const double *row)
 
 double tg_trainer_eval(tg_trainer *t, tg_error *err)
 {
+    if (!t->has_val) return NAN;
     tg_loader val;
     if (tg_loader_init(&val, &t->data, 1, t->tc.batch, t->tc.seq_len, t->tc.seed, err)) return NAN;
     int64_t n = tg_loader_batches(&val);

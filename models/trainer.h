@@ -59,6 +59,7 @@ typedef struct tg_trainer {
     int64_t step;           /* updates done */
     uint64_t hash;          /* of the model and data definition, stored in checkpoints */
     int interrupted;        /* set when the stop flag ended the run */
+    int has_val;            /* the data has a validation split (else no evaluation) */
     double elapsed0;        /* seconds trained before a resume */
     /* the log, for the CSV and the plot */
     int64_t n_log, cap_log;
@@ -91,7 +92,8 @@ tg_status tg_trainer_run(tg_trainer *t, volatile sig_atomic_t *stop, tg_event_fn
  * elapsed). TG_OK or TG_ERR_NOMEM. */
 tg_status tg_trainer_log(tg_trainer *t, const double *row);
 
-/* The mean validation loss over tc.eval_batches batches (no gradient). */
+/* The mean validation loss over tc.eval_batches batches (no gradient; resets the tape),
+ * NAN when the data has no validation split, or NAN with err set on failure. */
 double tg_trainer_eval(tg_trainer *t, tg_error *err);
 
 /* Checkpoints (models/checkpoint.c): parameters (named by their path in the model),

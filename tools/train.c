@@ -93,7 +93,7 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return fputs(USAGE, stdout), 0;
-        if (!strcmp(a, "--version")) return printf("tapegrad train 0.1.0 (matmul: %s)\n", tg_gemm_backend()), 0;
+        if (!strcmp(a, "--version")) return printf("tapegrad train %s (matmul: %s)\n", TG_VERSION, tg_gemm_backend()), 0;
         if (!strcmp(a, "--quiet")) { quiet = 1; continue; }
         if (!v) return fprintf(stderr, "train: missing value after %s\n%s", a, USAGE), 1;
         if (!strcmp(a, "--config")) config = v;
