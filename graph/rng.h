@@ -5,6 +5,7 @@
 #define TG_RNG_H
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct tg_rng { uint64_t s; } tg_rng;
@@ -22,6 +23,15 @@ static inline uint64_t tg_rng_next(tg_rng *r)
     uint64_t x = tg_hash64(r->s);
     r->s += 0x9e3779b97f4a7c15ull;
     return x;
+}
+
+/* FNV-1a over n bytes, continuing from h (start with TG_FNV0): checksums and hashes. */
+#define TG_FNV0 14695981039346656037ull
+static inline uint64_t tg_fnv64(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *c = (const unsigned char *)p;
+    for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 1099511628211ull;
+    return h;
 }
 
 /* Uniform in [0, 1) with 53 random bits. */

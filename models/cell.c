@@ -418,3 +418,11 @@ tg_tensor *tg_cell_run(tg_cell *c, tg_tape *tape, tg_tensor **slots, tg_tensor *
         state_out[i] = slots[tg_program_find(p, c->state_name[i])->slot];
     return slots[tg_program_find(p, c->output_name)->slot];
 }
+
+tg_tensor *tg_causal_mask(tg_tape *t, int T)
+{
+    tg_tensor *cm = tg_tape_zeros(t, t->dtype, 2, (int[]){T, T});
+    for (int i = 0; cm && cm->data && i < T; i++)
+        for (int j = i + 1; j < T; j++) tg_tensor_set(cm, (int64_t)i * T + j, 1);
+    return cm;
+}

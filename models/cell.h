@@ -70,6 +70,10 @@ tg_tensor *tg_cell_run(tg_cell *c, tg_tape *tape, tg_tensor **slots, tg_tensor *
                        tg_tensor *const *state, tg_tensor **state_out, int B, int T,
                        tg_tensor *causal_mask, tg_tensor *pad_mask, tg_error *err);
 
+/* A block's causal mask [T,T] of the tape's dtype: 1 above the diagonal (position t
+ * may not attend to later ones), 0 elsewhere. A step tensor; NULL on tape error. */
+tg_tensor *tg_causal_mask(tg_tape *t, int T);
+
 /* Translates a program error to file:line:col inside the equations. */
 tg_status tg_cell_error(const tg_cell *c, const tg_prog_error *pe, tg_error *err);
 

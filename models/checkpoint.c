@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "graph/alloc.h"
+#include "graph/rng.h"
 #include "models/safetensors.h"
 #include "models/trainer.h"
 
@@ -30,19 +31,9 @@ static tg_st_entry entry(const char *name, const tg_tensor *t)
 static const char *const META[] = {"step", "optimizer_steps", "data_position", "config_hash", "elapsed",
                                    "optimizer", "log", "log_partial", "format", "checksum"};
 #define N_META 10
-#define FNV0 14695981039346656037ull
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 1099511628211ull;
-    return h;
-}
-
-/* h continued over a name (with its NUL) and n bytes */
 static uint64_t fnv_item(uint64_t h, const char *name, const void *p, size_t n)
 {
-    return fnv(fnv(h, name, strlen(name) + 1), p, n);
+    return tg_fnv64(tg_fnv64(h, name, strlen(name) + 1), p, n);
 }
 
 /* "step loss val lr norm tok/s elapsed;..." */
@@ -107,7 +98,7 @@ tg_status tg_checkpoint_save(const tg_trainer *t, const char *path, tg_error *er
     char *log = log_text(t);
     if (!log) goto oom;
     const char *vals[N_META] = {v[0], v[1], v[2], v[3], v[4], v[5], log, v[6], "pt", v[7]};
-    uint64_t sum = FNV0;
+    uint64_t sum = TG_FNV0;
     for (int i = 0; i < n; i++)
         sum = fnv_item(sum, e[i].name, e[i].data,
                        (size_t)tg_shape_numel(e[i].ndim, e[i].shape) * tg_dtype_size(e[i].dtype));
@@ -188,7 +179,7 @@ tg_status tg_checkpoint_load(tg_trainer *t, const char *path, tg_error *err)
                      META[k], "");
             goto out;
         }
-    uint64_t sum = FNV0;
+    uint64_t sum = TG_FNV0;
     for (int i = 0; i < f.n; i++)
         sum = fnv_item(sum, f.t[i].name, tg_st_data(&f, &f.t[i]), (size_t)(f.t[i].end - f.t[i].begin));
     for (int k = 0; k < N_META - 1; k++) sum = fnv_item(sum, META[k], mv[k], strlen(mv[k]) + 1);

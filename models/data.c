@@ -67,6 +67,8 @@ static void key_names(unsigned kinds, const char **names)
 
 static int is_text(tg_data_kind k) { return k == TG_DATA_CHARS || k == TG_DATA_WORDS; }
 static int has_tokens(tg_data_kind k) { return is_text(k) || k == TG_DATA_COPY; }
+int tg_data_is_text(const tg_dataset *d) { return is_text(d->kind); }
+int tg_data_has_tokens(const tg_dataset *d) { return has_tokens(d->kind); }
 
 /* ---- loading ---- */
 

@@ -57,6 +57,11 @@ typedef struct tg_dataset {
 tg_status tg_data_load(tg_dataset *d, const tg_cfg *c, const tg_cfg_node *node, tg_error *err);
 void tg_data_free(tg_dataset *d);
 
+/* Text (chars, words): a stream to carry state along; tokens (text and copy): symbols
+ * for an embedding and cross-entropy, rather than vectors. */
+int tg_data_is_text(const tg_dataset *d);
+int tg_data_has_tokens(const tg_dataset *d);
+
 /* Encodes UTF-8 text with d's vocabulary (chars or words); unknown symbols map to
  * "<unk>" for words and are an error for chars. *out (tg_malloc'ed, caller frees). */
 tg_status tg_data_encode(const tg_dataset *d, const char *text, int32_t **out, int64_t *n,

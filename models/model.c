@@ -405,9 +405,7 @@ static tg_tensor *run_cell(tg_model *m, tg_cell *c, tg_tape *t, tg_tensor *X, co
 static tg_tensor *masks(tg_tape *t, const tg_batch *b, tg_tensor **pad)
 {
     int B = b->B, T = b->T;
-    tg_tensor *cm = tg_tape_zeros(t, t->dtype, 2, (int[]){T, T});
-    for (int i = 0; cm && i < T; i++)
-        for (int j = i + 1; j < T; j++) tg_tensor_set(cm, (int64_t)i * T + j, 1);
+    tg_tensor *cm = tg_causal_mask(t, T);
     *pad = tg_tape_zeros(t, t->dtype, 4, (int[]){B, 1, 1, T});
     for (int i = 0; *pad && b->mask && i < B * T; i++) tg_tensor_set(*pad, i, b->mask[i] == 0);
     return cm;

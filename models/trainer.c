@@ -166,20 +166,13 @@ static tg_status read_train(tg_train_config *tc, const tg_cfg *c, const char *co
 
 /* ---- setting up ---- */
 
-static int is_text_data(const tg_dataset *d) { return d->kind == TG_DATA_CHARS || d->kind == TG_DATA_WORDS; }
-
-static int is_token_data(const tg_dataset *d)
-{
-    return d->kind == TG_DATA_CHARS || d->kind == TG_DATA_WORDS || d->kind == TG_DATA_COPY;
-}
-
 /* the data and the model must agree */
 static tg_status check_fit(tg_trainer *t, tg_error *err)
 {
     const tg_model *m = &t->model;
     const tg_dataset *d = &t->data;
     const tg_cfg_node *mn = tg_cfg_get(t->cfg.root, "model");
-    if (is_token_data(d)) {
+    if (tg_data_has_tokens(d)) {
         if (m->input == TG_IN_DENSE || m->loss != TG_LOSS_CROSS_ENTROPY)
             return tg_cfg_error(&t->cfg, mn, err, "the data is symbols (%s): the model needs an embedding or one_hot "
                                 "input and a cross_entropy loss", d->source);
@@ -198,31 +191,24 @@ static tg_status check_fit(tg_trainer *t, tg_error *err)
     return TG_OK;
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 1099511628211ull;
-    return h;
-}
-
 /* What makes a checkpoint belong to this config: parameter names and shapes, the
  * cells' equations and hyper-parameters, the data's kind and vocabulary. */
 static uint64_t model_hash(const tg_trainer *t)
 {
-    uint64_t h = 14695981039346656037ull;
+    uint64_t h = TG_FNV0;
     const tg_model *m = &t->model;
     for (int i = 0; i < m->n_params; i++) {
-        h = fnv(h, m->params[i].name, strlen(m->params[i].name));
-        h = fnv(h, m->params[i].t->shape, sizeof(int) * (size_t)m->params[i].t->ndim);
+        h = tg_fnv64(h, m->params[i].name, strlen(m->params[i].name));
+        h = tg_fnv64(h, m->params[i].t->shape, sizeof(int) * (size_t)m->params[i].t->ndim);
     }
     for (int i = 0; i < m->n_layers; i++) {
         const tg_cell *c = &m->layers[i];
-        h = fnv(h, c->eq_node->value, strlen(c->eq_node->value));
-        h = fnv(h, c->hyper, sizeof(double) * (size_t)c->n_hyper);
+        h = tg_fnv64(h, c->eq_node->value, strlen(c->eq_node->value));
+        h = tg_fnv64(h, c->hyper, sizeof(double) * (size_t)c->n_hyper);
     }
-    h = fnv(h, &t->data.kind, sizeof t->data.kind);
+    h = tg_fnv64(h, &t->data.kind, sizeof t->data.kind);
     for (int i = 0; i < t->data.vocab && t->data.symbols; i++)
-        h = fnv(h, t->data.symbols[i], strlen(t->data.symbols[i]) + 1);
+        h = tg_fnv64(h, t->data.symbols[i], strlen(t->data.symbols[i]) + 1);
     return h;
 }
 
@@ -245,7 +231,7 @@ static tg_status make_dirs(const char *path, tg_error *err)
 const char *tg_vocab_override(const tg_cfg *c, const tg_dataset *d, char *buf, int n)
 {
     const tg_cfg_node *in = tg_cfg_get(tg_cfg_get(c->root, "model"), "input");
-    if (!is_token_data(d) || !in || in->kind != TG_CFG_MAP || tg_cfg_get(in, "vocab")) return NULL;
+    if (!tg_data_has_tokens(d) || !in || in->kind != TG_CFG_MAP || tg_cfg_get(in, "vocab")) return NULL;
     snprintf(buf, n, "model.input.vocab=%d", d->vocab);
     return buf;
 }
@@ -322,7 +308,7 @@ tg_status tg_trainer_init(tg_trainer *t, const char *config_path, const char *re
      * evaluation; no validation split at all (val_fraction 0, val_size 0) means no
      * evaluation */
     const tg_dataset *d = &t->data;
-    t->has_val = d->kind == TG_DATA_INLINE || (is_text_data(d) ? d->n_val > 0 : d->n_val_seqs > 0);
+    t->has_val = d->kind == TG_DATA_INLINE || (tg_data_is_text(d) ? d->n_val > 0 : d->n_val_seqs > 0);
     if (t->has_val) {
         tg_loader v;
         if (tg_loader_init(&v, d, 1, B, t->tc.seq_len, t->tc.seed, err)) goto fail;
@@ -376,7 +362,7 @@ void tg_trainer_free(tg_trainer *t)
 
 /* ---- the loop ---- */
 
-static int carries(const tg_trainer *t) { return t->tc.carry_state && is_text_data(&t->data); }
+static int carries(const tg_trainer *t) { return t->tc.carry_state && tg_data_is_text(&t->data); }
 
 static void zero_carry(tg_trainer *t)
 {

@@ -132,9 +132,7 @@ static tg_tensor *cell_closure(tg_tape *t, void *ctx)
     tg_cell *c = p->cell;
     tg_tensor *cm = NULL, *pm = NULL;
     if (c->is_block) {
-        cm = tg_tape_zeros(t, TG_F64, 2, (int[]){p->T, p->T});
-        for (int i = 0; cm && i < p->T; i++)
-            for (int j = i + 1; j < p->T; j++) tg_tensor_set(cm, (int64_t)i * p->T + j, 1);
+        cm = tg_causal_mask(t, p->T);
         pm = tg_tape_zeros(t, TG_F64, 4, (int[]){p->B, 1, 1, p->T});
     }
     tg_tensor *y = tg_cell_run(c, t, p->slots, p->x, p->state, p->next, p->B, c->is_block ? p->T : 1, cm, pm, &p->err);
