@@ -198,7 +198,7 @@ static tg_status read_param(tg_cell *c, const char *name, const tg_cfg_node *n, 
                (ps->init = tg_init_find(e->name, &min, &max)) < 0) {
         st = tg_cfg_error(&c->cfg, in, err,
                           "'%s': unknown initializer '%s' (zeros, ones, constant(v), uniform(a), "
-                          "normal(std), xavier, orthogonal, identity(scale))", where, s);
+                          "normal(std), xavier or glorot, orthogonal, identity(scale))", where, s);
     } else if (e->n < min || e->n > max) {
         st = tg_cfg_error(&c->cfg, in, err, "'%s': %s takes %d%s argument%s", where, e->name, min,
                           max > min ? " or 1" : "", max == 1 ? "" : "s");

@@ -17,7 +17,7 @@
 #define TG_CONFIG_DIR "configs"
 #endif
 
-static const char *const TOP_KEYS[] = {"model", "data", "train", "run", "sample", NULL};
+static const char *const TOP_KEYS[] = {"model", "data", "train", "run", NULL};
 static const char *const MODEL_KEYS[] = {"input", "layers", "head", "loss", "init", NULL};
 static const char *const INPUT_KEYS[] = {"type", "vocab", "dim", "positions", "max_len", NULL};
 static const char *const INPUT_TYPES[] = {"embedding", "one_hot", "dense", NULL};

@@ -310,6 +310,10 @@ int main(int argc, char **argv)
         for (int i = 0; i < cell.n_warnings; i++) fprintf(stderr, "%s\n", cell.warnings[i]);
         int xs[3] = {p.B, cell.is_block ? p.T : cell.input_size, cell.input_size};
         p.x = random_tensor(cell.is_block ? 3 : 2, xs, &r, 1);
+        if (!p.x) {
+            fprintf(stderr, "gradcheck: out of memory for the random input (--batch %d)\n", p.B);
+            goto out;
+        }
         p.x->name = cell.input_name;
         int ys[3] = {p.B, cell.is_block ? p.T : cell.output_size, cell.output_size};
         p.w_out = random_tensor(cell.is_block ? 3 : 2, ys, &r, 0);
