@@ -7,6 +7,7 @@
 #include "ops/op.h"
 
 #if TG_HAVE_DNNL && !TG_REAL_DOUBLE
+#include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 #endif
 
@@ -58,8 +59,15 @@ void TG_K(tg_gemm)(int ta, int tb, int M, int N, int K, real alpha, const real *
 {
 #if TG_HAVE_DNNL && !TG_REAL_DOUBLE
     /* dnnl_sgemm is row-major, like tapegrad; it fails only on invalid sizes, which
-     * the ops' shape rules exclude. */
+     * the ops' shape rules exclude. Small products run on one thread: below about 2
+     * MFLOP the threads cost more than they bring (64x64x64: 141 GFLOP/s on one
+     * thread, 72 on two; bench/gemm_bench). oneDNN reads the calling thread's OpenMP
+     * thread count, so setting it around the call is enough. */
+    int small = (double)M * N * K < (double)(1 << 21) && !omp_in_parallel();
+    int threads = small ? omp_get_max_threads() : 1;
+    if (small && threads > 1) omp_set_num_threads(1);
     dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (small && threads > 1) omp_set_num_threads(threads);
 #else
     TG_K(tg_gemm_portable)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif
