@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ops/op.h"
+#include "ops/vmath.h"
 
 static void dims(const tg_node *n, int64_t *R, int *C)
 {
@@ -23,12 +24,12 @@ static void forward_row(const real *x, real *y, int C, int log_out)
     for (int c = 1; c < C; c++) m = x[c] > m ? x[c] : m;
     real s = 0;
     if (log_out) {
-        for (int c = 0; c < C; c++) s += exp(x[c] - m);
+        _Pragma("omp simd reduction(+:s)") for (int c = 0; c < C; c++) s += TG_EXP(x[c] - m);
         real ls = log(s); /* (x - m) - ls, not x - (m + ls): exact for large x */
         for (int c = 0; c < C; c++) y[c] = (x[c] - m) - ls;
     } else {
-        for (int c = 0; c < C; c++) {
-            y[c] = exp(x[c] - m);
+        _Pragma("omp simd reduction(+:s)") for (int c = 0; c < C; c++) {
+            y[c] = TG_EXP(x[c] - m);
             s += y[c];
         }
         real inv = 1 / s;
@@ -43,9 +44,9 @@ static void backward_row(const real *y, const real *g, real *dx, int C, int log_
     real s = 0;
     if (log_out) {
         for (int c = 0; c < C; c++) s += g[c];
-        for (int c = 0; c < C; c++) dx[c] += g[c] - exp(y[c]) * s;
+        for (int c = 0; c < C; c++) dx[c] += g[c] - TG_EXP(y[c]) * s;
     } else {
-        for (int c = 0; c < C; c++) s += g[c] * y[c];
+        _Pragma("omp simd reduction(+:s)") for (int c = 0; c < C; c++) s += g[c] * y[c];
         for (int c = 0; c < C; c++) dx[c] += y[c] * (g[c] - s);
     }
 }

@@ -13,10 +13,10 @@
  *   gelu     y = x Phi(x) = x/2 (1 + erf(x/sqrt2))   f' = Phi(x) + x phi(x)
  */
 #include "ops/op.h"
+#include "ops/vmath.h"
 
 enum { NEG, SCALE, TANH, SIGMOID, RELU, EXP, LOG, SQRT, GELU };
 
-#define SQRT1_2 ((real)0.70710678118654752440)
 #define INV_SQRT_2PI ((real)0.39894228040143267794)
 
 static inline __attribute__((always_inline)) real f(int op, real x, real s)
@@ -24,17 +24,13 @@ static inline __attribute__((always_inline)) real f(int op, real x, real s)
     switch (op) {
     case NEG: return -x;
     case SCALE: return s * x;
-    case TANH: return tanh(x);
-    case SIGMOID: {
-        if (x >= 0) return 1 / (1 + exp(-x));
-        real e = exp(x);
-        return e / (1 + e);
-    }
+    case TANH: return TG_TANH(x);
+    case SIGMOID: return TG_SIGMOID(x);
     case RELU: return x > 0 ? x : 0;
-    case EXP: return exp(x);
+    case EXP: return TG_EXP(x);
     case LOG: return log(x);
     case SQRT: return sqrt(x);
-    default: return (real)0.5 * x * (1 + erf(x * SQRT1_2));
+    default: return x * TG_PHI(x);
     }
 }
 
@@ -49,7 +45,7 @@ static inline __attribute__((always_inline)) real df(int op, real x, real y, rea
     case EXP: return y;
     case LOG: return 1 / x;
     case SQRT: return (real)0.5 / y;
-    default: return (real)0.5 * (1 + erf(x * SQRT1_2)) + x * INV_SQRT_2PI * exp(-(real)0.5 * x * x);
+    default: return TG_PHI(x) + x * INV_SQRT_2PI * TG_EXP(-(real)0.5 * x * x);
     }
 }
 
