@@ -365,14 +365,50 @@ static tg_tensor *from_bt(tg_tape *t, const double *v, int ndim, const int *shap
     return tg_tape_from(t, ndim, shape, v);
 }
 
+/* The state-independent part of cell c (x @ W_ih + b, found by the program's planner),
+ * run once on the whole X [B,T,C]: full[k] receives the k-th hoisted value, [B,T,.].
+ * Returns the number of hoisted values (0: none), or -1 with err. */
+static int run_hoisted(tg_model *m, tg_cell *c, tg_tape *t, tg_tensor *X, int B, int T,
+                       tg_tensor **full, int *slot, tg_error *err)
+{
+    tg_program *p = &c->prog;
+    tg_tensor **slots = m->slots;
+    for (int i = 0; i < c->n_params; i++)
+        slots[p->syms[c->params[i].sym].in_slot] = c->params[i].t;
+    if (!p->planned && tg_program_plan_hoist(p, slots))
+        return tg_error_set(err, TG_ERR_NOMEM, "model: out of memory"), -1;
+    if (!p->n_hoist) return 0;
+    int out_slot = tg_program_find(p, c->output_name)->slot, n = 0;
+    for (int i = 0; i < c->n_state; i++) slots[tg_program_find(p, c->state_name[i])->in_slot] = NULL;
+    slots[tg_program_find(p, c->input_name)->in_slot] = X;
+    p->dim_B = B;
+    p->dim_T = T;
+    p->mode = TG_RUN_HOISTED;
+    tg_prog_error pe;
+    int rc = tg_program_run(p, t, slots, &pe);
+    p->mode = TG_RUN_ALL;
+    if (rc) return tg_cell_error(c, &pe, err), -1;
+    for (int k = 0, sl; (sl = tg_program_hoisted(p, k)) >= 0; k++)
+        if (tg_program_per_step_use(p, sl) || sl == out_slot) {
+            slot[n] = sl;
+            full[n++] = slots[sl];
+        }
+    return n;
+}
+
 /* Runs cell layer c over X [B,T,C]; returns [B,T,H]. */
 static tg_tensor *run_cell(tg_model *m, tg_cell *c, tg_tape *t, tg_tensor *X, const tg_batch *b,
                            const tg_model_run *run, int state0, tg_error *err)
 {
     int B = b->B, T = b->T, C = X->shape[2];
-    tg_tensor *state[TG_CELL_MAX], *next[TG_CELL_MAX];
+    tg_tensor *state[TG_CELL_MAX], *next[TG_CELL_MAX], *full[64];
+    int full_slot[64];
     tg_tensor **outs = tg_tape_alloc(t, sizeof *outs * (size_t)T);
     if (!outs) return NULL;
+    int n_full = run_hoisted(m, c, t, X, B, T, full, full_slot, err);
+    if (n_full < 0) return NULL;
+    /* with hoisting, the steps read x only if something per step still does */
+    int x_step = !n_full || tg_program_per_step_use(&c->prog, tg_program_find(&c->prog, c->input_name)->in_slot);
     for (int s = 0; s < c->n_state; s++)
         state[s] = run && run->carry_in ? run->carry_in[state0 + s] : NULL;
     for (int s = 0; s < c->n_state; s++)
@@ -380,10 +416,15 @@ static tg_tensor *run_cell(tg_model *m, tg_cell *c, tg_tape *t, tg_tensor *X, co
     for (int step = 0; step < T; step++) {
         if (run && run->bptt > 0 && step > 0 && step % run->bptt == 0)
             for (int s = 0; s < c->n_state; s++) state[s] = tg_tape_detach(t, state[s]);
-        tg_tensor *x = tg_reshape(t, tg_slice(t, X, 1, step, 1), 2, (int[]){B, C});
+        tg_tensor *x = x_step ? tg_reshape(t, tg_slice(t, X, 1, step, 1), 2, (int[]){B, C}) : NULL;
+        for (int k = 0; k < n_full; k++) /* this step's rows of each hoisted value */
+            m->slots[full_slot[k]] = tg_reshape(t, tg_slice(t, full[k], 1, step, 1), 2,
+                                                (int[]){B, full[k]->shape[2]});
         c->prog.seed = tg_hash64((run ? run->seed : 0) + (uint64_t)step);
         c->prog.training = run ? run->training : 0;
+        c->prog.mode = n_full ? TG_RUN_STEP : TG_RUN_ALL;
         tg_tensor *h = tg_cell_run(c, t, m->slots, x, state, next, B, 1, NULL, NULL, err);
+        c->prog.mode = TG_RUN_ALL;
         if (!h) return NULL;
         if (b->mask) { /* padded steps keep the old state: s + m * (s' - s) */
             double *mv = tg_tape_alloc(t, sizeof *mv * (size_t)B);

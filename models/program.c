@@ -30,6 +30,7 @@ struct tg_instr {
     int n_sarg;
     const tg_expr *sarg[8];
     int ta, tb, inv;
+    int hoist;  /* run once over the whole sequence (tg_program_plan_hoist) */
 };
 
 /* The functions: name, how it runs, the op, tensor args [min,max], static args [min,max]. */
@@ -565,6 +566,92 @@ static tg_tensor *run_one(tg_program *p, tg_tape *t, const tg_instr *in, tg_tens
     }
 }
 
+/* ---- hoisting: the per-step part that does not depend on the state ---- */
+
+/* Ops that treat each row (each sequence position) alike, so that running them once
+ * on [B,T,C] equals running them on every step's [B,C]. */
+static int rowwise(const tg_instr *in)
+{
+    if (in->fn == F_SCALE) return 1;
+    if (in->fn == F_AUTO_MM) return !in->ta; /* x @ W: rows of x map to rows of the result */
+    if (in->fn != F_OP) return 0;
+    switch (in->op) {
+    case TG_OP_ADD: case TG_OP_SUB: case TG_OP_MUL: case TG_OP_DIV: case TG_OP_NEG:
+    case TG_OP_TANH: case TG_OP_SIGMOID: case TG_OP_RELU: case TG_OP_EXP: case TG_OP_LOG:
+    case TG_OP_SQRT: case TG_OP_GELU:
+        return 1;
+    default: return 0;
+    }
+}
+
+int tg_program_plan_hoist(tg_program *p, tg_tensor *const *slots)
+{
+    /* per slot: 0 unknown / per step, 1 invariant (a parameter or a number), 2 varies
+     * with the step's input only */
+    uint8_t *kind = tg_calloc((size_t)(p->n_slots ? p->n_slots : 1), 1);
+    if (!kind) return -1;
+    for (int i = 0; i < p->n_syms; i++) {
+        const tg_symbol *s = &p->syms[i];
+        if (s->in_slot < 0) continue;
+        if (s->kind == TG_SYM_INPUT) kind[s->in_slot] = 2;
+        if (s->kind == TG_SYM_PARAM) kind[s->in_slot] = 1;
+    }
+    p->n_hoist = 0;
+    for (int i = 0; i < p->n_ins; i++) {
+        tg_instr *in = &p->ins[i];
+        in->hoist = 0;
+        if (in->fn == F_CONST) {
+            kind[in->dst[0]] = 1;
+            continue;
+        }
+        if (!rowwise(in)) continue;
+        int vary = 0, ok = 1;
+        for (int k = 0; k < in->n_src && ok; k++) {
+            int sl = in->src[k];
+            if (kind[sl] == 2) {
+                vary = 1;
+                /* matmul: only the left operand may vary (x @ W, not W @ x) */
+                if (in->fn == F_AUTO_MM && k == 1) ok = 0;
+            } else if (kind[sl] == 1) {
+                /* an invariant operand of a varying one must broadcast alike onto [B,C]
+                 * and [B,T,C]: a number, a vector [C], or [1,C] */
+                const tg_tensor *t = slots[sl];
+                if (in->fn == F_AUTO_MM) ok = k == 1 && t && t->ndim == 2;
+                else ok = !t || t->ndim <= 1 || (t->ndim == 2 && t->shape[0] == 1);
+            } else {
+                ok = 0;
+            }
+        }
+        if (!ok || !vary) continue;
+        in->hoist = 1;
+        kind[in->dst[0]] = 2;
+        p->n_hoist++;
+    }
+    tg_free(kind);
+    p->planned = 1;
+    return 0;
+}
+
+int tg_program_per_step_use(const tg_program *p, int slot)
+{
+    for (int i = 0; i < p->n_ins; i++) {
+        const tg_instr *in = &p->ins[i];
+        if (in->hoist) continue;
+        for (int k = 0; k < in->n_src; k++)
+            if (in->src[k] == slot) return 1;
+    }
+    for (int i = 0; i < p->n_syms; i++) /* a state's next value */
+        if (p->syms[i].slot == slot && p->syms[i].kind == TG_SYM_STATE) return 1;
+    return 0;
+}
+
+int tg_program_hoisted(const tg_program *p, int k)
+{
+    for (int i = 0; i < p->n_ins; i++)
+        if (p->ins[i].hoist && k-- == 0) return p->ins[i].dst[0];
+    return -1;
+}
+
 int tg_program_run(tg_program *p, tg_tape *tape, tg_tensor **slots, tg_prog_error *e)
 {
     e->pos = -1;
@@ -572,6 +659,9 @@ int tg_program_run(tg_program *p, tg_tape *tape, tg_tensor **slots, tg_prog_erro
     const char *saved_label = tape->label;
     for (int i = 0; i < p->n_ins; i++) {
         const tg_instr *in = &p->ins[i];
+        /* numbers (F_CONST) run in both halves: a hoisted op may use one */
+        if (in->fn != F_CONST && (p->mode == TG_RUN_HOISTED ? !in->hoist : p->mode == TG_RUN_STEP && in->hoist))
+            continue;
         tg_tape_set_label(tape, p->labels[in->eq]);
         if (in->fn == F_SPLIT) {
             int n = in->n_dst, axis = -1;

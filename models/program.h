@@ -52,8 +52,14 @@ typedef struct tg_program {
     char **labels;       /* (arena) per equation: its text, NUL-terminated */
     double dim_B, dim_T; /* run-time dimensions, set before tg_program_run */
     int training;        /* 0: dropout is the identity */
+    int mode;            /* TG_RUN_ALL, or the two halves of a hoisted run */
+    int planned, n_hoist; /* tg_program_plan_hoist done; instructions it hoisted */
     uint64_t seed;       /* dropout masks: set per step (and per time step) by the caller */
 } tg_program;
+
+/* What tg_program_run runs: everything (the default), only the hoisted instructions
+ * (once, on the whole sequence), or only the others (each step). */
+enum { TG_RUN_ALL, TG_RUN_HOISTED, TG_RUN_STEP };
 
 /* Where and what a compile or run error is: byte offset into src (-1: none). */
 typedef struct tg_prog_error {
@@ -81,5 +87,19 @@ tg_symbol *tg_program_find(tg_program *p, const char *name);
  * holds its final value (a state's next value). Returns 0, or -1 with the tape's error
  * and *e->pos at the failing equation (its message: "in 'eq': <op error>"). */
 int tg_program_run(tg_program *p, tg_tape *tape, tg_tensor **slots, tg_prog_error *e);
+
+/* Hoisting, for a cell run over T steps. Marks the instructions whose value depends on
+ * the input only (not on the state) through ops that treat rows alike (x @ W, + bias,
+ * elementwise functions): run with mode TG_RUN_HOISTED on the whole input sequence
+ * [B,T,C] they give, in one large product, what T steps would compute on [B,C]; the
+ * caller then gives each step its slice (see models/model.c). slots must hold the
+ * parameters (their shapes decide whether a bias broadcasts alike). 0, or -1 out of
+ * memory. */
+int tg_program_plan_hoist(tg_program *p, tg_tensor *const *slots);
+/* The dst slot of the k-th hoisted instruction, or -1 past the last. */
+int tg_program_hoisted(const tg_program *p, int k);
+/* 1 if slot is read by an instruction that runs each step, or is a state's next value
+ * (so a step needs it), else 0. (The caller checks its output's slot itself.) */
+int tg_program_per_step_use(const tg_program *p, int slot);
 
 #endif

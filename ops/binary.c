@@ -42,33 +42,93 @@ static inline __attribute__((always_inline)) real dfb(int op, real g, real a, re
     }
 }
 
-/* a (B...) , b (B...) -> y (broadcast shape) */
-static inline __attribute__((always_inline)) void forward(tg_node *n, int op)
+/* 1 if t is a row vector for an output of numel N and last dim C: shape [..1.., C] */
+static int is_row(const tg_tensor *t, int64_t N, int C)
 {
-    const real *A = n->in[0]->data, *B = n->in[1]->data;
+    return t->numel == C && C > 1 && N % C == 0 && t->ndim >= 1 && t->shape[t->ndim - 1] == C;
+}
+
+/* The loops, over rows [lo, hi) of C columns (C = 1, rows = elements, for the flat
+ * case); a_row / b_row: that operand is one row, repeated. Inlined with a constant op
+ * into one function per op, so that every inner loop vectorises. */
+static inline __attribute__((always_inline)) void fwd_rows(int op, const real *A, const real *B,
+                                                           real *Y, int64_t C, int a_row,
+                                                           int b_row, int64_t lo, int64_t hi)
+{
+    for (int64_t r = lo; r < hi; r++) {
+        const real *a = a_row ? A : A + r * C, *b = b_row ? B : B + r * C;
+        real *y = Y + r * C;
+        _Pragma("omp simd") for (int64_t c = 0; c < C; c++) y[c] = f(op, a[c], b[c]);
+    }
+}
+
+/* dA (rows) += dfa; dB (rows, or one row summed over rows) += dfb */
+static inline __attribute__((always_inline)) void bwd_rows(int op, const real *A, const real *B,
+                                                           const real *G, real *dA, real *dB,
+                                                           int64_t C, int a_row, int b_row,
+                                                           int64_t lo, int64_t hi)
+{
+    for (int64_t r = lo; r < hi; r++) {
+        const real *a = a_row ? A : A + r * C, *b = b_row ? B : B + r * C, *g = G + r * C;
+        if (dA) {
+            real *da = a_row ? dA : dA + r * C;
+            _Pragma("omp simd") for (int64_t c = 0; c < C; c++) da[c] += dfa(op, g[c], a[c], b[c]);
+        }
+        if (dB) {
+            real *db = b_row ? dB : dB + r * C;
+            _Pragma("omp simd") for (int64_t c = 0; c < C; c++) db[c] += dfb(op, g[c], a[c], b[c]);
+        }
+    }
+}
+
+/* a (B...) , b (B...) -> y (broadcast shape) */
+static inline __attribute__((always_inline)) void forward(tg_node *n, int op,
+    void (*rows)(const real *, const real *, real *, int64_t, int, int, int64_t, int64_t))
+{
+    const tg_tensor *a = n->in[0], *b = n->in[1];
+    const real *A = a->data, *B = b->data;
     real *Y = n->out->data;
     int64_t N = n->out->numel;
-    if (n->in[0]->numel == N && n->in[1]->numel == N) { /* same shape: one flat pass */
-        TG_FOR(i, N, Y[i] = f(op, A[i], B[i]));
+    int C = n->out->ndim ? n->out->shape[n->out->ndim - 1] : 1;
+    if (a->numel == N && b->numel == N) { /* same shape: one flat pass */
+        TG_RANGES(lo, hi, N, rows(A, B, Y, 1, 0, 0, lo, hi));
+        return;
+    }
+    if ((a->numel == N && is_row(b, N, C)) || (b->numel == N && is_row(a, N, C))) { /* + bias */
+        int a_row = a->numel != N, b_row = b->numel != N;
+        TG_PARALLEL_FOR(r, N / C, N, rows(A, B, Y, C, a_row, b_row, r, r + 1));
         return;
     }
     tg_bcast bc;
-    tg_bcast_init(&bc, n->in[0], n->in[1]);
+    tg_bcast_init(&bc, a, b);
 #define BODY(o, ia, ib) Y[o] = f(op, A[ia], B[ib])
     TG_BCAST_LOOP(&bc, BODY);
 #undef BODY
 }
 
 /* da += dfa(g), db += dfb(g), summed over stretched dims */
-static inline __attribute__((always_inline)) void backward(tg_node *n, int op)
+static inline __attribute__((always_inline)) void backward(tg_node *n, int op,
+    void (*rows)(const real *, const real *, const real *, real *, real *, int64_t, int, int,
+                 int64_t, int64_t))
 {
     const tg_tensor *a = n->in[0], *b = n->in[1];
     const real *A = a->data, *B = b->data, *G = n->out->grad;
     real *dA = a->requires_grad ? a->grad : NULL, *dB = b->requires_grad ? b->grad : NULL;
     int64_t N = n->out->numel;
+    int C = n->out->ndim ? n->out->shape[n->out->ndim - 1] : 1;
     if (a->numel == N && b->numel == N && dA != dB) {
-        if (dA) TG_FOR(i, N, dA[i] += dfa(op, G[i], A[i], B[i]));
-        if (dB) TG_FOR(i, N, dB[i] += dfb(op, G[i], A[i], B[i]));
+        TG_RANGES(lo, hi, N, rows(A, B, G, dA, dB, 1, 0, 0, lo, hi));
+        return;
+    }
+    if (dA != dB && ((a->numel == N && is_row(b, N, C)) || (b->numel == N && is_row(a, N, C)))) {
+        /* the full operand across threads; the row operand's sum over rows serially */
+        int a_row = a->numel != N, b_row = b->numel != N;
+        real *dfull = a_row ? dB : dA;
+        if (dfull)
+            TG_PARALLEL_FOR(r, N / C, N, rows(A, B, G, a_row ? NULL : dA, a_row ? dB : NULL, C,
+                                               a_row, b_row, r, r + 1));
+        if (a_row ? dA : dB)
+            rows(A, B, G, a_row ? dA : NULL, a_row ? NULL : dB, C, a_row, b_row, 0, N / C);
         return;
     }
     tg_bcast bc;
@@ -82,9 +142,19 @@ static inline __attribute__((always_inline)) void backward(tg_node *n, int op)
 #undef BODY
 }
 
-#define KERNELS(name, OP)                                               \
-    void TG_K(name##_forward)(tg_node * n) { forward(n, OP); }          \
-    void TG_K(name##_backward)(tg_node * n) { backward(n, OP); }
+#define KERNELS(name, OP)                                                                    \
+    static void name##_fwd_rows(const real *A, const real *B, real *Y, int64_t C, int ar,    \
+                                int br, int64_t lo, int64_t hi)                              \
+    {                                                                                        \
+        fwd_rows(OP, A, B, Y, C, ar, br, lo, hi);                                            \
+    }                                                                                        \
+    static void name##_bwd_rows(const real *A, const real *B, const real *G, real *dA,       \
+                                real *dB, int64_t C, int ar, int br, int64_t lo, int64_t hi) \
+    {                                                                                        \
+        bwd_rows(OP, A, B, G, dA, dB, C, ar, br, lo, hi);                                    \
+    }                                                                                        \
+    void TG_K(name##_forward)(tg_node * n) { forward(n, OP, name##_fwd_rows); }              \
+    void TG_K(name##_backward)(tg_node * n) { backward(n, OP, name##_bwd_rows); }
 KERNELS(add, ADD)
 KERNELS(sub, SUB)
 KERNELS(mul, MUL)

@@ -10,6 +10,7 @@
 #define TG_OP_H
 
 #include <stddef.h>
+#include <omp.h>
 #include <stdint.h>
 #include <tgmath.h>
 
@@ -122,6 +123,27 @@ int tg_axis(int axis, int ndim);
         } else {                                                                \
             for (int64_t i = 0; i < n_; i++) { __VA_ARGS__; }                   \
         }                                                                       \
+    } while (0)
+
+/* { int64_t lo, hi; body } over [0, N): split into one contiguous range per thread
+ * when N > TG_PAR_MIN, else one range. For kernels whose body must be a call to a
+ * function specialised for its op: inside an OpenMP region GCC sees the enclosing
+ * function's variables (such as an op code) as unknowns, so a switch on them is not
+ * folded and the loop is not vectorised; a call made from here to a function written
+ * for one op is. */
+#define TG_RANGES(lo, hi, N, ...)                                                \
+    do {                                                                         \
+        int64_t n_ = (N);                                                        \
+        if (n_ > TG_PAR_MIN) {                                                   \
+            _Pragma("omp parallel") {                                            \
+                int64_t nt_ = omp_get_num_threads(), id_ = omp_get_thread_num(); \
+                int64_t lo = n_ * id_ / nt_, hi = n_ * (id_ + 1) / nt_;          \
+                __VA_ARGS__;                                                     \
+            }                                                                    \
+        } else {                                                                 \
+            int64_t lo = 0, hi = n_;                                             \
+            __VA_ARGS__;                                                         \
+        }                                                                        \
     } while (0)
 
 #endif

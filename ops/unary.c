@@ -49,29 +49,43 @@ static inline __attribute__((always_inline)) real df(int op, real x, real y, rea
     }
 }
 
-/* x (N) -> y (N) */
-static inline __attribute__((always_inline)) void forward(tg_node *n, int op)
+/* x (N) -> y (N), and dx += g * f'(x, y), over [lo, hi); inlined with a constant op */
+static inline __attribute__((always_inline)) void fwd_range(int op, const real *X, real *Y,
+                                                            real s, int64_t lo, int64_t hi)
 {
-    const real *X = n->in[0]->data;
-    real *Y = n->out->data;
-    real s = (real)n->a.f;
-    int64_t N = n->out->numel;
-    TG_FOR(i, N, Y[i] = f(op, X[i], s));
+    _Pragma("omp simd") for (int64_t i = lo; i < hi; i++) Y[i] = f(op, X[i], s);
 }
 
-/* dx += g * f'(x, y) */
-static inline __attribute__((always_inline)) void backward(tg_node *n, int op)
+static inline __attribute__((always_inline)) void bwd_range(int op, const real *X, const real *Y,
+                                                            const real *G, real *dX, real s,
+                                                            int64_t lo, int64_t hi)
 {
-    const real *X = n->in[0]->data, *Y = n->out->data, *G = n->out->grad;
-    real *dX = n->in[0]->grad;
-    real s = (real)n->a.f;
-    int64_t N = n->out->numel;
-    TG_FOR(i, N, dX[i] += G[i] * df(op, X[i], Y[i], s));
+    _Pragma("omp simd") for (int64_t i = lo; i < hi; i++) dX[i] += G[i] * df(op, X[i], Y[i], s);
 }
 
-#define KERNELS(name, OP)                                               \
-    void TG_K(name##_forward)(tg_node * n) { forward(n, OP); }          \
-    void TG_K(name##_backward)(tg_node * n) { backward(n, OP); }
+/* One function per op and direction, so each range loop is compiled for its op. */
+#define KERNELS(name, OP)                                                                  \
+    static void name##_fwd(const real *X, real *Y, real s, int64_t lo, int64_t hi)          \
+    {                                                                                      \
+        fwd_range(OP, X, Y, s, lo, hi);                                                    \
+    }                                                                                      \
+    static void name##_bwd(const real *X, const real *Y, const real *G, real *dX, real s,  \
+                           int64_t lo, int64_t hi)                                         \
+    {                                                                                      \
+        bwd_range(OP, X, Y, G, dX, s, lo, hi);                                             \
+    }                                                                                      \
+    void TG_K(name##_forward)(tg_node * n)                                                 \
+    {                                                                                      \
+        const real *X = n->in[0]->data;                                                    \
+        real *Y = n->out->data, s = (real)n->a.f;                                          \
+        TG_RANGES(lo, hi, n->out->numel, name##_fwd(X, Y, s, lo, hi));                     \
+    }                                                                                      \
+    void TG_K(name##_backward)(tg_node * n)                                                \
+    {                                                                                      \
+        const real *X = n->in[0]->data, *Y = n->out->data, *G = n->out->grad;              \
+        real *dX = n->in[0]->grad, s = (real)n->a.f;                                       \
+        TG_RANGES(lo, hi, n->out->numel, name##_bwd(X, Y, G, dX, s, lo, hi));              \
+    }
 KERNELS(neg, NEG)
 KERNELS(scale, SCALE)
 KERNELS(tanh, TANH)
