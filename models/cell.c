@@ -4,7 +4,9 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "graph/rng.h"
 #include "models/init.h"
@@ -151,14 +153,7 @@ static tg_status read_inputs_state(tg_cell *c, tg_error *err)
     return TG_OK;
 }
 
-typedef struct param_spec {
-    int ndim, shape[TG_MAX_DIMS];
-    int init, has_arg;
-    double arg;
-    const tg_cfg_node *node;
-} param_spec;
-
-static tg_status read_param(tg_cell *c, const char *name, const tg_cfg_node *n, param_spec *ps,
+static tg_status read_param(tg_cell *c, const char *name, const tg_cfg_node *n, tg_cell_param *ps,
                             tg_error *err)
 {
     char where[160];
@@ -222,7 +217,7 @@ tg_status tg_cell_error(const tg_cell *c, const tg_prog_error *pe, tg_error *err
 }
 
 /* Runs the equations on shape-only tensors (B = 2, T = 3) and checks every state. */
-static tg_status infer_shapes(tg_cell *c, const param_spec *ps, tg_error *err)
+static tg_status infer_shapes(tg_cell *c, const tg_cell_param *ps, tg_error *err)
 {
     tg_tape *t = tg_tape_new(TG_F64, err);
     if (!t) return err->code;
@@ -279,12 +274,11 @@ out:
     return st;
 }
 
-tg_status tg_cell_load(tg_cell *c, const char *path, const tg_hyper_set *hyper, tg_dtype dtype,
-                       uint64_t seed, tg_error *err)
+tg_status tg_cell_prepare(tg_cell *c, const char *path, const tg_hyper_set *hyper, tg_error *err)
 {
     memset(c, 0, sizeof *c);
     tg_program_init(&c->prog);
-    param_spec ps[TG_CELL_MAX];
+    tg_cell_param *ps = c->params;
     if (tg_cfg_load_file(&c->cfg, path, err)) goto fail;
     const tg_cfg_node *root = c->cfg.root;
     if (!root) {
@@ -319,7 +313,7 @@ tg_status tg_cell_load(tg_cell *c, const char *path, const tg_hyper_set *hyper, 
         }
         tg_cell_param *p = &c->params[c->n_params];
         snprintf(p->name, sizeof p->name, "%s", pn->keys[i]);
-        if (read_param(c, p->name, pn->items[i], &ps[c->n_params], err)) goto fail;
+        if (read_param(c, p->name, pn->items[i], p, err)) goto fail;
         if (declare(c, pn->items[i], p->name, TG_SYM_PARAM, err)) goto fail;
         c->n_params++;
     }
@@ -362,22 +356,90 @@ tg_status tg_cell_load(tg_cell *c, const char *path, const tg_hyper_set *hyper, 
         }
     }
     if (infer_shapes(c, ps, err)) goto fail;
-
-    tg_rng rng = {seed};
-    for (int i = 0; i < c->n_params; i++) {
-        tg_cell_param *p = &c->params[i];
-        if (!(p->t = tg_tensor_new(dtype, ps[i].ndim, ps[i].shape, 1, err))) goto fail;
-        p->t->name = p->name;
-        char msg[160];
-        if (tg_init_fill(p->t, ps[i].init, ps[i].arg, ps[i].has_arg, &rng, msg, sizeof msg)) {
-            tg_cfg_error(&c->cfg, tg_cfg_get(ps[i].node, "init"), err, "'params.%s.init': %s", p->name, msg);
-            goto fail;
-        }
-    }
     return TG_OK;
 fail:
     tg_cell_free(c);
     return err->code ? err->code : (tg_status)TG_ERR_CONFIG;
+}
+
+tg_status tg_cell_alloc(tg_cell *c, tg_dtype dtype, uint64_t seed, tg_error *err)
+{
+    tg_rng rng = {seed};
+    for (int i = 0; i < c->n_params; i++) {
+        tg_cell_param *p = &c->params[i];
+        if (!(p->t = tg_tensor_new(dtype, p->ndim, p->shape, 1, err))) return err->code;
+        p->t->name = p->name;
+        char msg[160];
+        if (tg_init_fill(p->t, p->init, p->arg, p->has_arg, &rng, msg, sizeof msg))
+            return tg_cfg_error(&c->cfg, tg_cfg_get(p->node, "init"), err, "'params.%s.init': %s", p->name, msg);
+    }
+    return TG_OK;
+}
+
+/* ---- the memory limit ---- */
+
+static uint64_t memory_limit; /* 0: the default */
+
+void tg_set_memory_limit(uint64_t bytes) { memory_limit = bytes; }
+
+uint64_t tg_memory_limit(void)
+{
+    if (memory_limit) return memory_limit;
+    const char *s = getenv("TG_MEMORY_LIMIT");
+    if (s && *s) {
+        char *end;
+        double v = strtod(s, &end);
+        const char *units = "KMGT", *u = *end ? strchr(units, *end) : NULL;
+        if (u && *end) v *= pow(1024, (double)(u - units + 1)), end++;
+        if (!*end && v >= 1 && v < 1.8e19) return (uint64_t)v;
+    }
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || size <= 0) return (uint64_t)1 << 32; /* unknown: 4 GiB */
+    return (uint64_t)pages * (uint64_t)size / 2;
+}
+
+const char *tg_bytes_str(double bytes, char *buf, int n)
+{
+    static const char *const unit[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    int k = 0;
+    while (bytes >= 1024 && k < 6) bytes /= 1024, k++;
+    if (k == 0) snprintf(buf, n, "%.0f bytes", bytes);
+    else snprintf(buf, n, bytes < 10 ? "%.1f %s" : "%.0f %s", bytes, unit[k]);
+    return buf;
+}
+
+/* The parameters of a cell loaded alone against the memory limit: the error names the
+ * largest parameter, at its shape. */
+static tg_status check_memory(tg_cell *c, tg_dtype dtype, tg_error *err)
+{
+    int64_t total = 0;
+    int big = -1;
+    for (int i = 0; i < c->n_params; i++) {
+        int64_t n = tg_shape_numel(c->params[i].ndim, c->params[i].shape);
+        total += n;
+        if (big < 0 || n > tg_shape_numel(c->params[big].ndim, c->params[big].shape)) big = i;
+    }
+    double need = (double)total * (double)tg_dtype_size(dtype) * TG_MEMORY_COPIES;
+    uint64_t limit = tg_memory_limit();
+    if (big < 0 || need <= (double)limit) return TG_OK;
+    char a[32], b[32];
+    return tg_cfg_error(&c->cfg, tg_cfg_get(c->params[big].node, "shape"), err,
+                        "the %lld parameters of %s '%s' need %s with their gradients and optimizer state, "
+                        "more than the memory limit of %s (the largest is '%s'; TG_MEMORY_LIMIT sets the limit)",
+                        (long long)total, c->is_block ? "block" : "cell", c->name,
+                        tg_bytes_str(need, a, sizeof a), tg_bytes_str((double)limit, b, sizeof b),
+                        c->params[big].name);
+}
+
+tg_status tg_cell_load(tg_cell *c, const char *path, const tg_hyper_set *hyper, tg_dtype dtype,
+                       uint64_t seed, tg_error *err)
+{
+    if (tg_cell_prepare(c, path, hyper, err)) return err->code;
+    if (check_memory(c, dtype, err) || tg_cell_alloc(c, dtype, seed, err)) {
+        tg_cell_free(c);
+        return err->code;
+    }
+    return TG_OK;
 }
 
 void tg_cell_free(tg_cell *c)

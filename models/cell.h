@@ -18,8 +18,13 @@
 
 typedef struct tg_cell_param {
     char name[TG_NAME_MAX];
-    tg_tensor *t;      /* persistent, with a gradient buffer (owned by the cell) */
+    tg_tensor *t;      /* persistent, with a gradient buffer (owned by the cell); NULL
+                          between tg_cell_prepare and tg_cell_alloc */
     int sym;           /* its symbol in the program */
+    int ndim, shape[TG_MAX_DIMS]; /* from the file, known before allocation */
+    int init, has_arg; /* its initializer (tg_init_kind) and argument */
+    double arg;
+    const tg_cfg_node *node; /* its entry under 'params:', for messages */
 } tg_cell_param;
 
 typedef struct tg_cell {
@@ -60,6 +65,28 @@ typedef struct tg_hyper_set {
 tg_status tg_cell_load(tg_cell *c, const char *path, const tg_hyper_set *hyper, tg_dtype dtype,
                        uint64_t seed, tg_error *err);
 void tg_cell_free(tg_cell *c);
+
+/* tg_cell_load in two steps, so that a model checks the sizes of all its layers before
+ * it allocates any parameter: tg_cell_prepare loads, compiles and checks the shapes,
+ * leaving every params[i].t NULL (the shapes are in params[i].ndim and .shape);
+ * tg_cell_alloc allocates and initialises them (TG_OK, TG_ERR_NOMEM, or TG_ERR_CONFIG
+ * for an initializer that does not fit its shape). tg_cell_free frees a cell at either
+ * stage. Unlike tg_cell_load, these two do not check the memory limit. */
+tg_status tg_cell_prepare(tg_cell *c, const char *path, const tg_hyper_set *hyper, tg_error *err);
+tg_status tg_cell_alloc(tg_cell *c, tg_dtype dtype, uint64_t seed, tg_error *err);
+
+/* ---- the memory limit ----
+ * A model (or a cell loaded alone) is refused, before any parameter is allocated, when
+ * its parameters need more than tg_memory_limit() bytes counting TG_MEMORY_COPIES copies
+ * of each: the values, their gradients, and an optimizer's state (Adam's two moments).
+ * The default limit is the environment variable TG_MEMORY_LIMIT (bytes, or a number
+ * with a suffix K, M, G or T, powers of 1024) when set, else half the physical memory;
+ * tg_set_memory_limit(n) sets it for the process (0: back to the default). */
+#define TG_MEMORY_COPIES 4
+void tg_set_memory_limit(uint64_t bytes);
+uint64_t tg_memory_limit(void);
+/* "1.5 GiB", "512 MiB", "100 bytes" into buf; returns buf. */
+const char *tg_bytes_str(double bytes, char *buf, int n);
 
 /* Runs the equations once. slots: c->prog.n_slots entries, filled by this function from
  * x, state (n_state tensors, the previous values; may be NULL for zeros) and the

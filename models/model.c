@@ -100,14 +100,28 @@ static tg_status resolve(tg_model *m, const tg_cfg_node *n, const char *kind, co
     snprintf(tried[1], sizeof tried[1], "%s/%ss/%s.yaml", TG_CONFIG_DIR, kind, name);
     for (int i = 0; i < 2; i++)
         if (access(tried[i], R_OK) == 0) {
-            snprintf(path, len, "%s", tried[i]);
+            snprintf(path, len, "%.1099s", tried[i]);
             return TG_OK;
         }
-    return tg_cfg_error(&m->cfg, n, err, "'%s': no %s named '%s' (looked for %s and %s)", where,
+    return tg_cfg_error(&m->cfg, n, err, "'%s': no %s named '%s' (looked for %.400s and %.400s)", where,
                         kind, name, tried[0], tried[1]);
 }
 
-static tg_status load_layer(tg_model *m, const tg_cfg_node *ln, int i, uint64_t seed, tg_error *err)
+/* An error inside a layer's cell file: say which layer of the model uses it. */
+static tg_status layer_note(tg_model *m, const tg_cfg_node *ln, const char *where, tg_error *err)
+{
+    if (strcmp(err->file, m->cfg.path)) {
+        char note[200];
+        snprintf(note, sizeof note, " (for %s:%d:%d, %s)", m->cfg.path, ln->line, ln->col, where);
+        size_t l = strlen(err->msg);
+        if (l + strlen(note) < sizeof err->msg) memcpy(err->msg + l, note, strlen(note) + 1);
+    }
+    return err->code;
+}
+
+/* Loads layer i's cell or block file and checks its shapes; its parameters are
+ * allocated later (alloc_layers), once the sizes of the whole model are known. */
+static tg_status load_layer(tg_model *m, const tg_cfg_node *ln, int i, tg_error *err)
 {
     char where[64];
     snprintf(where, sizeof where, "model.layers[%d]", i);
@@ -135,25 +149,61 @@ static tg_status load_layer(tg_model *m, const tg_cfg_node *ln, int i, uint64_t 
         hs.node[hs.n++] = ln->items[k];
     }
     tg_cell *c = &m->layers[i];
-    if (tg_cell_load(c, path, &hs, m->dtype, tg_hash64(seed + 1000003u * (i + 1)), err)) {
-        if (strcmp(err->file, m->cfg.path)) { /* an error inside the cell file: say who uses it */
-            char note[200];
-            snprintf(note, sizeof note, " (for %s:%d:%d, %s)", m->cfg.path, ln->line, ln->col, where);
-            size_t l = strlen(err->msg);
-            if (l + strlen(note) < sizeof err->msg) memcpy(err->msg + l, note, strlen(note) + 1);
-        }
-        return err->code;
-    }
+    if (tg_cell_prepare(c, path, &hs, err)) return layer_note(m, ln, where, err);
     m->n_layers = i + 1;
-    for (int k = 0; k < c->n_params; k++) {
-        char name[96];
-        snprintf(name, sizeof name, "layers.%d.%s", i, c->params[k].name);
-        if (add_param(m, name, c->params[k].t, err)) return err->code;
-    }
     m->n_state += c->n_state;
     for (int k = 0; k < c->n_warnings && m->n_warnings < 8; k++)
         memcpy(m->warnings[m->n_warnings++], c->warnings[k], sizeof c->warnings[k]);
     return TG_OK;
+}
+
+/* ---- sizes before allocation ---- */
+
+#define MAX_PARAM_ELEMS ((int64_t)1 << 31) /* as for cell parameters */
+
+/* Every parameter the model will allocate, with the config node it comes from. */
+typedef struct plan_item {
+    char name[96];
+    int ndim, shape[TG_MAX_DIMS];
+    const tg_cfg_node *at;  /* in the model config */
+    const char *where;      /* its key path there ("model.input", "model.layers[0]") */
+} plan_item;
+
+static int64_t plan_numel(const plan_item *p)
+{
+    int64_t n = 1;
+    for (int k = 0; k < p->ndim; k++) n *= p->shape[k];
+    return n;
+}
+
+/* Each parameter at most 2^31 elements; all of them, TG_MEMORY_COPIES copies each,
+ * within the memory limit. Nothing is allocated yet. */
+static tg_status check_sizes(tg_model *m, const plan_item *p, int n, tg_error *err)
+{
+    int64_t total = 0;
+    int big = 0;
+    char sh[128], a[32], b[32];
+    for (int i = 0; i < n; i++) {
+        int64_t k = plan_numel(&p[i]);
+        tg_tensor view = {.ndim = p[i].ndim};
+        memcpy(view.shape, p[i].shape, sizeof view.shape);
+        tg_shape_str(&view, sh, sizeof sh);
+        if (k > MAX_PARAM_ELEMS)
+            return tg_cfg_error(&m->cfg, p[i].at, err, "'%s': parameter '%s' %s has %lld elements, more than 2^31",
+                                p[i].where, p[i].name, sh, (long long)k);
+        total += k;
+        if (k > plan_numel(&p[big])) big = i;
+    }
+    double need = (double)total * (double)tg_dtype_size(m->dtype) * TG_MEMORY_COPIES;
+    uint64_t limit = tg_memory_limit();
+    if (n == 0 || need <= (double)limit) return TG_OK;
+    tg_tensor view = {.ndim = p[big].ndim};
+    memcpy(view.shape, p[big].shape, sizeof view.shape);
+    return tg_cfg_error(&m->cfg, p[big].at, err,
+                        "the model's %lld parameters need %s with their gradients and optimizer state, more than "
+                        "the memory limit of %s; the largest is '%s' %s, of '%s' (TG_MEMORY_LIMIT sets the limit)",
+                        (long long)total, tg_bytes_str(need, a, sizeof a), tg_bytes_str((double)limit, b, sizeof b),
+                        p[big].name, tg_shape_str(&view, sh, sizeof sh), p[big].where);
 }
 
 /* Flattens a nested list of numbers of exactly `shape` into v; returns the count. */
@@ -248,17 +298,6 @@ tg_status tg_model_load(tg_model *m, const char *path, const char *const *overri
         if (get_int(m, in, "max_len", "model.input", 1, 1 << 20, -1, &v, err)) goto fail;
         m->max_len = (int)v;
     }
-    if (m->input == TG_IN_EMBEDDING) {
-        double a = 1.0; /* nn.Embedding: N(0, 1) */
-        if (!(m->embedding = new_param(m, "embedding.weight", 2, (int[]){m->vocab, m->in_dim},
-                                       TG_INIT_NORMAL, a, &rng, err)))
-            goto fail;
-    }
-    if (m->pos == TG_POS_LEARNED &&
-        !(m->positions = new_param(m, "positions.weight", 2, (int[]){m->max_len, m->in_dim},
-                                   TG_INIT_NORMAL, 0.02, &rng, err)))
-        goto fail;
-
     /* layers */
     const tg_cfg_node *ls = tg_cfg_get(mn, "layers");
     if (ls && ls->kind != TG_CFG_SEQ) {
@@ -270,7 +309,7 @@ tg_status tg_model_load(tg_model *m, const char *path, const char *const *overri
         goto fail;
     }
     for (int i = 0; ls && i < ls->n; i++)
-        if (load_layer(m, ls->items[i], i, seed, err)) goto fail;
+        if (load_layer(m, ls->items[i], i, err)) goto fail;
     m->width = m->n_layers ? m->layers[m->n_layers - 1].output_size : m->in_dim;
 
     /* loss and head */
@@ -296,6 +335,61 @@ tg_status tg_model_load(tg_model *m, const char *path, const char *const *overri
     m->head_bias = 1;
     const tg_cfg_node *hb = tg_cfg_get(hd, "bias");
     if (hb && tg_cfg_bool(&m->cfg, hb, "model.head.bias", &m->head_bias, err)) goto fail;
+
+    /* every size is known: check them all, then allocate in the order of m->params */
+    plan_item plan[TG_MODEL_MAX_PARAMS + 4];
+    char layer_where[TG_MODEL_MAX_LAYERS][32];
+    int np = 0, n_total = (m->input == TG_IN_EMBEDDING) + (m->pos == TG_POS_LEARNED) + 1 + m->head_bias;
+    for (int i = 0; i < m->n_layers; i++) {
+        snprintf(layer_where[i], sizeof layer_where[i], "model.layers[%d]", i);
+        n_total += m->layers[i].n_params;
+    }
+    if (n_total > TG_MODEL_MAX_PARAMS) {
+        tg_error_set(err, TG_ERR_CONFIG, "%s: more than %d parameter tensors", m->cfg.path, TG_MODEL_MAX_PARAMS);
+        goto fail;
+    }
+    if (m->input == TG_IN_EMBEDDING)
+        plan[np++] = (plan_item){"embedding.weight", 2, {m->vocab, m->in_dim}, in, "model.input"};
+    if (m->pos == TG_POS_LEARNED)
+        plan[np++] = (plan_item){"positions.weight", 2, {m->max_len, m->in_dim}, in, "model.input"};
+    for (int i = 0; i < m->n_layers; i++) {
+        const tg_cell *c = &m->layers[i];
+        for (int k = 0; k < c->n_params; k++) {
+            plan_item *p = &plan[np++];
+            snprintf(p->name, sizeof p->name, "layers.%d.%s", i, c->params[k].name);
+            p->ndim = c->params[k].ndim;
+            memcpy(p->shape, c->params[k].shape, sizeof p->shape);
+            p->at = ls->items[i];
+            p->where = layer_where[i];
+        }
+    }
+    const tg_cfg_node *out_at = tg_cfg_get(hd, "out") ? tg_cfg_get(hd, "out") : hd ? hd : mn;
+    plan[np++] = (plan_item){"head.weight", 2, {m->out, m->width}, out_at, "model.head"};
+    if (m->head_bias) plan[np++] = (plan_item){"head.bias", 1, {m->out}, out_at, "model.head"};
+    if (check_sizes(m, plan, np, err)) goto fail;
+
+    if (m->input == TG_IN_EMBEDDING) {
+        double a = 1.0; /* nn.Embedding: N(0, 1) */
+        if (!(m->embedding = new_param(m, "embedding.weight", 2, (int[]){m->vocab, m->in_dim},
+                                       TG_INIT_NORMAL, a, &rng, err)))
+            goto fail;
+    }
+    if (m->pos == TG_POS_LEARNED &&
+        !(m->positions = new_param(m, "positions.weight", 2, (int[]){m->max_len, m->in_dim},
+                                   TG_INIT_NORMAL, 0.02, &rng, err)))
+        goto fail;
+    for (int i = 0; i < m->n_layers; i++) {
+        tg_cell *c = &m->layers[i];
+        if (tg_cell_alloc(c, m->dtype, tg_hash64(seed + 1000003u * (i + 1)), err)) {
+            layer_note(m, ls->items[i], layer_where[i], err);
+            goto fail;
+        }
+        for (int k = 0; k < c->n_params; k++) {
+            char name[96];
+            snprintf(name, sizeof name, "layers.%d.%s", i, c->params[k].name);
+            if (add_param(m, name, c->params[k].t, err)) goto fail;
+        }
+    }
     double a = 1 / sqrt((double)m->width); /* nn.Linear */
     if (!(m->head_w = new_param(m, "head.weight", 2, (int[]){m->out, m->width}, TG_INIT_UNIFORM, a, &rng, err)) ||
         (m->head_bias && !(m->head_b = new_param(m, "head.bias", 1, (int[]){m->out}, TG_INIT_UNIFORM, a, &rng, err))))

@@ -228,6 +228,21 @@ static tg_status make_dirs(const char *path, tg_error *err)
     return TG_OK;
 }
 
+/* A vocabulary written in the config must be the data's: said at the value, before the
+ * model (whose embedding and head it sizes) is allocated. A value that is not a valid
+ * vocabulary is left for the model loader to name. */
+static tg_status check_vocab(tg_trainer *t, tg_error *err)
+{
+    const tg_cfg_node *in = tg_cfg_get(tg_cfg_get(t->cfg.root, "model"), "input"), *v = tg_cfg_get(in, "vocab");
+    tg_error ignored = {0};
+    long n;
+    if (!tg_data_has_tokens(&t->data) || !v || tg_cfg_int(&t->cfg, v, "model.input.vocab", 1, 1 << 24, &n, &ignored) ||
+        n == t->data.vocab)
+        return TG_OK;
+    return tg_cfg_error(&t->cfg, v, err, "'model.input.vocab' is %ld but the data has %d symbols (%s): leave "
+                        "model.input.vocab out to take the data's", n, t->data.vocab, t->data.source);
+}
+
 const char *tg_vocab_override(const tg_cfg *c, const tg_dataset *d, char *buf, int n)
 {
     const tg_cfg_node *in = tg_cfg_get(tg_cfg_get(c->root, "model"), "input");
@@ -297,6 +312,8 @@ tg_status tg_trainer_init(tg_trainer *t, const char *config_path, const char *re
     if (tg_vocab_override(&t->cfg, &t->data, vset, sizeof vset)) {
         over[n_over++] = vset;
         if (tg_cfg_set(&t->cfg, "model.input.vocab", strchr(vset, '=') + 1, err)) goto fail;
+    } else if (check_vocab(t, err)) {
+        goto fail;
     }
     if (tg_model_load(&t->model, path, over, n_over, TG_F32, t->tc.seed, err)) goto fail;
     if (check_fit(t, err)) goto fail;

@@ -102,6 +102,20 @@ expect 1 "'hiden' is not a hyper-parameter of cell 'lstm' (did you mean 'hidden'
 expect 1 "--set needs key.path=value, got 'train.steps'" -- --config configs/seed_example.yaml --set train.steps
 expect 1 "configs/seed_example.yaml: error: 'train.steps': expected an integer in [0, 1000000000], got '-1'" -- \
     --config configs/seed_example.yaml --set train.steps=-1 --set run.dir="$tmp/x"
+# sizes refused with the config's position before anything large is allocated, and
+# before the run directory is made
+printf 'model:\n  input: {type: embedding, vocab: 1000000, dim: 16}\n  layers: [{cell: lstm, hidden: 8}]\n%s\n' \
+    "data: {type: chars, path: $PWD/configs/data/sonnets.txt}" >"$tmp/vocab.yaml"
+expect 1 "$tmp/vocab.yaml:2:35: error: 'model.input.vocab' is 1000000 but the data has 56 symbols" -- \
+    --config "$tmp/vocab.yaml" --set run.dir="$tmp/x"
+TG_MEMORY_LIMIT=1M expect 1 "configs/lstm.yaml:9:7: error: the model's 555064 parameters need 8.5 MiB with their \
+gradients and optimizer state, more than the memory limit of 1.0 MiB; the largest is 'layers.0.weight_ih' [1024,256], \
+of 'model.layers[0]' (TG_MEMORY_LIMIT sets the limit)" -- --config configs/lstm.yaml --set run.dir="$tmp/x"
+expect 1 "error: 'train.seq_len': expected an integer in [1, 1000000], got '0'" -- \
+    --config configs/lstm.yaml --set train.seq_len=0 --set run.dir="$tmp/x"
+expect 1 "error: 'train.batch': expected an integer in [1, 65536], got '-4'" -- \
+    --config configs/lstm.yaml --set train.batch=-4 --set run.dir="$tmp/x"
+check "no run directory was made for a refused config" test ! -e "$tmp/x"
 
 # ---- 8. the command line ----
 expect 0 "usage: train --config FILE.yaml" -- --help
