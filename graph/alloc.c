@@ -3,15 +3,17 @@
 
 #include <stdlib.h>
 
-static long fail_after = -1;
+static long fail_after = -1, n_ok;
 
 void tg_alloc_fail_after(long n) { fail_after = n; }
+long tg_alloc_count(void) { return n_ok; }
 
 static int should_fail(void)
 {
-    if (fail_after < 0) return 0;
+    if (fail_after < 0) return n_ok++, 0;
     if (fail_after == 0) return 1;
     fail_after--;
+    n_ok++;
     return 0;
 }
 

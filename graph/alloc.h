@@ -13,5 +13,8 @@ void tg_free(void *p);
 /* Test hook: after `n` more successful allocations every allocation fails, until
  * called again with n < 0 (the default: never fail). */
 void tg_alloc_fail_after(long n);
+/* Test hook: the number of successful allocations so far (to check that a test that
+ * fails allocation k = 0, 1, 2, ... in turn reached every one). */
+long tg_alloc_count(void);
 
 #endif

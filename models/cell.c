@@ -19,6 +19,22 @@ static const char *const KEYS[] = {"cell", "block", "doc", "hyper", "inputs", "s
                                    "params", "equations", "output", NULL};
 static const char *const PARAM_KEYS[] = {"shape", "init", "doc", NULL};
 
+/* The status of a parse or compile error: its message is "out of memory" when that was
+ * the cause (expr.h, program.h), else the file is at fault. */
+static tg_status code_of(const char *msg) { return strcmp(msg, "out of memory") ? TG_ERR_CONFIG : TG_ERR_NOMEM; }
+
+/* tg_program_declare fails on a clash (a name declared twice, or not a valid name) and
+ * when out of memory: tells them apart. */
+static int clash(const tg_cell *c, const char *name)
+{
+    return !name[0] || strlen(name) >= TG_NAME_MAX || tg_program_find((tg_program *)&c->prog, name);
+}
+
+static tg_status nomem(const tg_cell *c, tg_error *err)
+{
+    return tg_error_set_at(err, TG_ERR_NOMEM, c->cfg.path, 0, 0, "out of memory loading the cell");
+}
+
 static int hyper_lookup(void *ctx, const char *name, double *v)
 {
     tg_cell *c = ctx;
@@ -49,7 +65,7 @@ static tg_status eval_num(tg_cell *c, const tg_cfg_node *n, const char *where, d
         if (sscanf(pe.msg, "unknown name '%79[^']'", name) == 1 && (s2 = tg_suggest(name, cand)))
             snprintf(hint, sizeof hint, " (did you mean '%s'?)", s2);
         tg_cfg_pos(&c->cfg, n, pe.pos, &line, &col);
-        return tg_error_set_at(err, TG_ERR_CONFIG, c->cfg.path, line, col, "'%s': %s%s", where, pe.msg, hint);
+        return tg_error_set_at(err, code_of(pe.msg), c->cfg.path, line, col, "'%s': %s%s", where, pe.msg, hint);
     }
     return TG_OK;
 }
@@ -105,10 +121,12 @@ static tg_status read_hyper(tg_cell *c, const tg_hyper_set *hs, tg_error *err)
         }
         c->hyper[i] = hs->value[k];
     }
-    for (int i = 0; i < c->n_hyper; i++)
-        if (tg_program_declare(&c->prog, c->hyper_name[i], TG_SYM_CONST, c->hyper[i]))
+    for (int i = 0; i < c->n_hyper; i++) {
+        if (clash(c, c->hyper_name[i]))
             return tg_cfg_error(&c->cfg, h, err, "hyper-parameter '%s': the name is taken (B, T, causal_mask "
                                 "and pad_mask are built in)", c->hyper_name[i]);
+        if (tg_program_declare(&c->prog, c->hyper_name[i], TG_SYM_CONST, c->hyper[i])) return nomem(c, err);
+    }
     return TG_OK;
 }
 
@@ -116,10 +134,10 @@ static tg_status read_hyper(tg_cell *c, const tg_hyper_set *hs, tg_error *err)
 static tg_status declare(tg_cell *c, const tg_cfg_node *at, const char *name, tg_sym_kind kind,
                          tg_error *err)
 {
-    if (tg_program_declare(&c->prog, name, kind, 0))
+    if (clash(c, name))
         return tg_cfg_error(&c->cfg, at, err, "the name '%s' is declared twice or is built in (B, T, "
                             "causal_mask, pad_mask)", name);
-    return TG_OK;
+    return tg_program_declare(&c->prog, name, kind, 0) ? nomem(c, err) : TG_OK;
 }
 
 static tg_status read_inputs_state(tg_cell *c, tg_error *err)
@@ -188,7 +206,7 @@ static tg_status read_param(tg_cell *c, const char *name, const tg_cfg_node *n, 
     tg_status st = TG_OK;
     if (!e) {
         tg_cfg_pos(&c->cfg, in, pe.pos, &line, &col);
-        st = tg_error_set_at(err, TG_ERR_CONFIG, c->cfg.path, line, col, "'%s': %s", where, pe.msg);
+        st = tg_error_set_at(err, code_of(pe.msg), c->cfg.path, line, col, "'%s': %s", where, pe.msg);
     } else if ((e->kind != TG_EX_NAME && e->kind != TG_EX_CALL) ||
                (ps->init = tg_init_find(e->name, &min, &max)) < 0) {
         st = tg_cfg_error(&c->cfg, in, err,
@@ -201,7 +219,7 @@ static tg_status read_param(tg_cell *c, const char *name, const tg_cfg_node *n, 
         ps->has_arg = 1;
         if (tg_expr_eval(e->args[0], hyper_lookup, c, &ps->arg, &pe)) {
             tg_cfg_pos(&c->cfg, in, pe.pos, &line, &col);
-            st = tg_error_set_at(err, TG_ERR_CONFIG, c->cfg.path, line, col, "'%s': %s", where, pe.msg);
+            st = tg_error_set_at(err, code_of(pe.msg), c->cfg.path, line, col, "'%s': %s", where, pe.msg);
         }
     }
     tg_arena_free(&a);
@@ -213,7 +231,7 @@ tg_status tg_cell_error(const tg_cell *c, const tg_prog_error *pe, tg_error *err
     int line = 0, col = 0;
     if (pe->pos >= 0) tg_cfg_pos(&c->cfg, c->eq_node, pe->pos, &line, &col);
     else line = c->eq_node->line, col = c->eq_node->col;
-    return tg_error_set_at(err, TG_ERR_CONFIG, c->cfg.path, line, col, "%s", pe->msg);
+    return tg_error_set_at(err, code_of(pe->msg), c->cfg.path, line, col, "%s", pe->msg);
 }
 
 /* Runs the equations on shape-only tensors (B = 2, T = 3) and checks every state. */
@@ -296,11 +314,11 @@ tg_status tg_cell_prepare(tg_cell *c, const char *path, const tg_hyper_set *hype
     if (tg_cfg_string(&c->cfg, nm ? nm : bl, nm ? "cell" : "block", &s, err)) goto fail;
     snprintf(c->name, sizeof c->name, "%s", s);
     /* the built-in names first, so that a hyper-parameter, input or state cannot take one */
-    tg_program_declare(&c->prog, "B", TG_SYM_DIM, 0);
-    tg_program_declare(&c->prog, "T", TG_SYM_DIM, 0);
-    if (c->is_block) {
-        tg_program_declare(&c->prog, "causal_mask", TG_SYM_INPUT, 0);
-        tg_program_declare(&c->prog, "pad_mask", TG_SYM_INPUT, 0);
+    if (tg_program_declare(&c->prog, "B", TG_SYM_DIM, 0) || tg_program_declare(&c->prog, "T", TG_SYM_DIM, 0) ||
+        (c->is_block && (tg_program_declare(&c->prog, "causal_mask", TG_SYM_INPUT, 0) ||
+                         tg_program_declare(&c->prog, "pad_mask", TG_SYM_INPUT, 0)))) {
+        nomem(c, err);
+        goto fail;
     }
     if (read_hyper(c, hyper, err) || read_inputs_state(c, err)) goto fail;
 
@@ -471,9 +489,15 @@ tg_tensor *tg_cell_run(tg_cell *c, tg_tape *tape, tg_tensor **slots, tg_tensor *
         slots[tg_program_find(p, "causal_mask")->in_slot] = causal_mask;
         slots[tg_program_find(p, "pad_mask")->in_slot] = pad_mask;
     }
+    if (tg_tape_status(tape)) { /* an input could not be made (out of memory) */
+        if (!err->code) *err = *tg_tape_error(tape);
+        return NULL;
+    }
     tg_prog_error pe;
     if (tg_program_run(p, tape, slots, &pe)) {
+        int had = err->code != TG_OK;
         tg_cell_error(c, &pe, err);
+        if (!had && tg_tape_status(tape) == TG_ERR_NOMEM) err->code = TG_ERR_NOMEM;
         return NULL;
     }
     for (int i = 0; state_out && i < c->n_state; i++)

@@ -348,6 +348,7 @@ tg_status tg_trainer_init(tg_trainer *t, const char *config_path, const char *re
     for (int i = 0; i < t->model.n_params; i++) ps[i] = t->model.params[i].t;
     if (tg_optim_init(&t->opt, &t->tc.opt, ps, t->model.n_params, err)) goto fail;
     if (!(t->tape = tg_tape_new(TG_F32, err))) goto fail;
+    t->tape->recycle_grads = 1; /* peak memory: only live gradients (see tape.h) */
     /* the run directory only once everything has been checked */
     if (make_dirs(t->tc.run_dir, err)) goto fail;
     char cpath[1100];
@@ -483,7 +484,12 @@ static tg_status checkpoint(tg_trainer *t, tg_event_fn fn, void *ctx, tg_error *
 {
     char path[1100];
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", t->tc.run_dir);
-    if (tg_checkpoint_save(t, path, err)) return err->code;
+    if (tg_checkpoint_save(t, path, err)) { /* (tg_st_write leaves an existing file as it was) */
+        size_t l = strlen(err->msg);
+        snprintf(err->msg + l, sizeof err->msg - l, "; stopped at step %lld, the previous checkpoint is kept",
+                 (long long)t->step);
+        return err->code;
+    }
     tg_event e = {.kind = TG_EV_CHECKPOINT, .step = t->step, .steps = t->tc.steps, .path = path,
                   .val_loss = NAN};
     if (fn) fn(ctx, &e);
@@ -525,7 +531,14 @@ tg_status tg_trainer_run(tg_trainer *t, volatile sig_atomic_t *stop, tg_event_fn
             return err->code;
         }
         norm = tg_optim_grad_norm(&t->opt);
-        if (!isfinite(norm)) return numeric_failure(t, "gradient norm", norm, err);
+        if (!isfinite(norm)) { /* again, keeping every gradient, to find where it broke */
+            tg_tape_reset(t->tape);
+            t->tape->recycle_grads = 0;
+            for (int i = 0; i < t->model.n_params; i++) tg_tensor_zero_grad(t->model.params[i].t);
+            loss = tg_model_loss(&t->model, t->tape, b, &run, err);
+            if (loss) tg_tape_backward(t->tape, loss);
+            return numeric_failure(t, "gradient norm", norm, err);
+        }
         double lr = tg_optim_lr(&tc->opt, t->step);
         tg_optim_step(&t->opt, t->step);
         for (int k = 0; carries(t) && k < t->n_state; k++)

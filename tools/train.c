@@ -112,6 +112,7 @@ int main(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    signal(SIGXFSZ, SIG_IGN); /* past a file size limit, a write fails (EFBIG) and says so */
 
     tg_error err = {0};
     char msg[1200];
