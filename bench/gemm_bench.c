@@ -49,6 +49,10 @@ int main(int argc, char **argv)
     gemm_fn f = portable ? tg_gemm_portable_f32 : tg_gemm_f32;
     const char *isa = "?";
     double peak = tg_bench_fma_peak(&isa);
+    if (argc > 1 && strcmp(argv[1], "--peak") == 0) { /* for bench/compare.sh */
+        printf("%.1f %s\n", peak, isa);
+        return 0;
+    }
     printf("backend: %s\n", portable ? "portable" : tg_gemm_backend());
     printf("single-core FMA peak (%s, measured): %.1f GFLOP/s\n\n", isa, peak);
     printf("%-22s %12s %8s %12s %8s %10s\n", "M x K x N", "1 thread", "%peak", "2 threads",

@@ -34,6 +34,8 @@ void tg_tape_free(tg_tape *t)
 void tg_tape_reset(tg_tape *t)
 {
     tg_arena_reset(&t->arena);
+    memset(t->free_bytes, 0, sizeof t->free_bytes);
+    memset(t->free_head, 0, sizeof t->free_head);
     t->last = NULL;
     t->n_nodes = 0;
     tg_error_clear(&t->err);
@@ -138,6 +140,39 @@ static tg_status add_one(tg_tape *t, tg_tensor *loss)
     return TG_OK;
 }
 
+/* Recycled gradient buffers: an open-addressed table of sizes, each with a LIFO list
+ * threaded through the buffers' first bytes. Buffers under 64 bytes are not recycled. */
+static int bucket(const tg_tape *t, size_t nb, int claim)
+{
+    size_t h = (nb / 16) * 0x9E3779B97F4A7C15u >> 58; /* 6 bits */
+    for (int k = 0; k < 64; k++) {
+        int i = (int)((h + (size_t)k) & 63);
+        if (t->free_bytes[i] == nb) return i;
+        if (t->free_bytes[i] == 0) return claim ? i : -1;
+    }
+    return -1;
+}
+
+static void *grad_take(tg_tape *t, size_t nb)
+{
+    int i = t->recycle_grads && nb >= 64 ? bucket(t, nb, 0) : -1;
+    if (i < 0 || !t->free_head[i]) return NULL;
+    void *p = t->free_head[i];
+    memcpy(&t->free_head[i], p, sizeof p);
+    return memset(p, 0, nb);
+}
+
+static void grad_give(tg_tape *t, tg_tensor *x)
+{
+    size_t nb = (size_t)x->numel * tg_dtype_size(x->dtype);
+    int i = nb >= 64 ? bucket(t, nb, 1) : -1;
+    if (i < 0) return;
+    t->free_bytes[i] = nb;
+    memcpy(x->grad, &t->free_head[i], sizeof(void *));
+    t->free_head[i] = x->grad;
+    x->grad = NULL;
+}
+
 tg_status tg_tape_backward(tg_tape *t, tg_tensor *loss)
 {
     if (t->err.code) return t->err.code;
@@ -155,12 +190,13 @@ tg_status tg_tape_backward(tg_tape *t, tg_tensor *loss)
             tg_tensor *x = n->in[i];
             if (x->requires_grad && !x->grad) {
                 size_t nb = (size_t)x->numel * tg_dtype_size(x->dtype);
-                x->grad = tg_arena_calloc(&t->arena, nb, nb >= 64 ? 64 : 16);
+                if (!(x->grad = grad_take(t, nb))) x->grad = tg_arena_calloc(&t->arena, nb, nb >= 64 ? 64 : 16);
                 if (!x->grad)
                     return tg_error_set(&t->err, TG_ERR_NOMEM, "out of memory in backward");
             }
         }
         n->backward(n);
+        if (t->recycle_grads) grad_give(t, n->out);
     }
     return TG_OK;
 }

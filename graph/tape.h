@@ -72,6 +72,10 @@ typedef struct tg_tape {
                           compute and record nothing: load-time shape inference */
     const char *label; /* copied into each recorded node */
     tg_error err;
+    int recycle_grads; /* 1: backward reuses a gradient buffer once its node is done (see
+                          tg_tape_backward); off by default */
+    size_t free_bytes[64]; /* recycled gradient buffers, one LIFO list per size */
+    void *free_head[64];
 } tg_tape;
 
 /* A new, empty tape whose real-valued step tensors have `dtype` (TG_F32 to train,
@@ -116,7 +120,13 @@ tg_tensor *tg_tape_detach(tg_tape *t, tg_tensor *x);
 
 /* Accumulates d(loss)/d(x) into the grad of every tensor that needs a gradient and that
  * the scalar `loss` (numel 1) depends on. Call once per recorded graph: a second call
- * adds the gradients again. Returns the tape's status. */
+ * adds the gradients again. Returns the tape's status.
+ * With t->recycle_grads set (the trainer sets it), the gradient of a node's output is
+ * dead once that node's backward has run (every consumer is newer, so already done):
+ * its buffer is handed to the next input gradient of the same size, and the output's
+ * grad pointer is set to NULL. Peak memory then holds the live gradients only, not
+ * every step tensor's; but only leaves (parameters, and step tensors no op made) keep
+ * their gradients, and tg_tape_first_nonfinite_grad sees nothing. */
 tg_status tg_tape_backward(tg_tape *t, tg_tensor *loss);
 
 /* Where a NaN or Inf first appeared, for the training loop's numerical-failure report:
