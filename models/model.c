@@ -565,8 +565,7 @@ tg_tensor *tg_model_logits(tg_model *m, tg_tape *t, const tg_batch *b, const tg_
         }
         state0 += c->n_state;
     }
-    tg_tensor *logits = X ? tg_matmul(t, X, m->head_w, 0, 1) : NULL; /* [B,T,out] */
-    if (logits && m->head_b) logits = tg_add(t, logits, m->head_b);
+    tg_tensor *logits = X ? tg_linear(t, X, m->head_w, m->head_b) : NULL; /* [B,T,out] */
     if (!logits && !err->code && tg_tape_status(t)) *err = *tg_tape_error(t);
     return logits;
 }

@@ -239,6 +239,34 @@ static int materialize(cc *c, val *v, int pos)
     return 0;
 }
 
+/* The product instruction that e can absorb, or NULL: e is `P + bias` with bias a
+ * parameter, or `P * number`, `number * P`, `P / number`, where P is an `@` written in
+ * e itself (not a named value, which others may read), just emitted, not yet scaled or
+ * biased. At run time a bias that is not a vector [N] falls back to an add. */
+static tg_instr *fresh_product(cc *c, const tg_expr *e, const val *a, const val *b)
+{
+    tg_program *p = c->p;
+    if (!p->n_ins) return NULL;
+    tg_instr *mm = &p->ins[p->n_ins - 1];
+    if (mm->fn != F_AUTO_MM || mm->n_src != 2) return NULL;
+    const tg_expr *pe;
+    const val *pv;
+    if (e->op == '+' && !b->is_static && e->b->kind == TG_EX_NAME) {
+        tg_symbol *s = tg_program_find(p, e->b->name);
+        if (!s || s->kind != TG_SYM_PARAM) return NULL;
+        pe = e->a, pv = a;
+    } else if ((e->op == '*' || e->op == '/') && b->is_static && !a->is_static) {
+        pe = e->a, pv = a;
+    } else if (e->op == '*' && a->is_static && !b->is_static) {
+        pe = e->b, pv = b;
+    } else {
+        return NULL;
+    }
+    if (pe->kind != TG_EX_BIN || pe->op != '@' || pv->t || pv->slot != mm->dst[0] || mm->n_sarg)
+        return NULL;
+    return mm;
+}
+
 static int compile_binary(cc *c, const tg_expr *e, val *v)
 {
     val a, b;
@@ -254,6 +282,21 @@ static int compile_binary(cc *c, const tg_expr *e, val *v)
         in->ta = a.t;
         in->tb = b.t;
         *v = (val){.slot = in->dst[0]};
+        return 0;
+    }
+    /* a product's factor and bias join the product: (x @ W.T) / s, x @ W.T + b */
+    tg_instr *mm = fresh_product(c, e, &a, &b);
+    if (mm && e->op != '+') {
+        mm->sarg[0] = (a.is_static ? &a : &b)->e;
+        mm->n_sarg = 1;
+        mm->inv = e->op == '/';
+        *v = (val){.slot = mm->dst[0]};
+        return 0;
+    }
+    if (mm) {
+        int src[3] = {mm->src[0], mm->src[1], b.slot};
+        if (set_src(c, mm, 3, src)) return -1;
+        *v = (val){.slot = mm->dst[0]};
         return 0;
     }
     /* number * x, x * number, x / number: one scale op */
@@ -549,8 +592,22 @@ static tg_tensor *run_one(tg_program *p, tg_tape *t, const tg_instr *in, tg_tens
         }
         return tg_transpose(t, src[0], a0, a1);
     }
-    case F_AUTO_MM:
-        return (src[1]->ndim > 2 ? tg_bmm : tg_matmul)(t, src[0], src[1], in->ta, in->tb);
+    case F_AUTO_MM: { /* alpha op(a) @ op(b) [+ bias] */
+        double k = 1;
+        if (in->n_sarg && sreal(p, t, in, 0, &k, e)) return NULL;
+        if (in->inv) {
+            if (k == 0) return rfail(p, t, in, e, "division by zero"), NULL;
+            k = 1 / k;
+        }
+        int bmm = src[1]->ndim > 2, N = src[1]->ndim < 1 ? 0 : src[1]->shape[src[1]->ndim - 1 - in->tb];
+        tg_tensor *bias = in->n_src > 2 ? src[2] : NULL;
+        int fold = bias && !bmm && bias->ndim == 1 && bias->shape[0] == N;
+        tg_attrs at = {.i = {in->ta, in->tb}, .f = k == 1 ? 0 : k};
+        /* (alpha 0 in the attributes means 1: a factor of exactly 0 is applied after) */
+        tg_tensor *y = tg_op_apply(t, bmm ? TG_OP_BMM : TG_OP_MATMUL, fold ? 3 : 2, src, &at);
+        if (k == 0) y = tg_scale(t, y, 0);
+        return bias && !fold ? tg_add(t, y, bias) : y;
+    }
     case F_SCALE: {
         double k;
         if (sreal(p, t, in, 0, &k, e)) return NULL;
@@ -616,7 +673,7 @@ int tg_program_plan_hoist(tg_program *p, tg_tensor *const *slots)
                 /* an invariant operand of a varying one must broadcast alike onto [B,C]
                  * and [B,T,C]: a number, a vector [C], or [1,C] */
                 const tg_tensor *t = slots[sl];
-                if (in->fn == F_AUTO_MM) ok = k == 1 && t && t->ndim == 2;
+                if (in->fn == F_AUTO_MM) ok = t && t->ndim == (k == 1 ? 2 : 1);
                 else ok = !t || t->ndim <= 1 || (t->ndim == 2 && t->shape[0] == 1);
             } else {
                 ok = 0;

@@ -4,7 +4,13 @@
  *   matmul: y (M,N) = op(a) (M,K) @ op(b) (K,N); a [..., K] folds its leading dims
  *           into M when ta = 0 ([B,T,C] @ [C,D]).
  *   bmm:    the same for each of L batch entries (attention's [B,NH,T,D]).
- *   backward (C = op(A) op(B)):  d op(A) = dC op(B)^T,   d op(B) = op(A)^T dC,
+ *   Attributes: a.i[0] = ta, a.i[1] = tb, a.f = alpha, a factor on the product (0
+ *   means 1: attention's 1/sqrt(d) costs no pass of its own). matmul takes an optional
+ *   third input, a bias [N] added to every row (nn.Linear), so the product's output
+ *   is the only tensor and the bias costs no separate node.
+ *   y = alpha op(A) op(B) + bias
+ *   backward:  d op(A) += alpha dC op(B)^T,   d op(B) += alpha op(A)^T dC,
+ *              dbias += sum over rows of dC
  *   written with transposed operands directly, never copying a transpose.
  */
 #include <string.h>
@@ -12,13 +18,14 @@
 #include "ops/gemm.h"
 #include "ops/op.h"
 
-typedef struct dims { int ta, tb, M, N, K, lda, ldb; int64_t L; } dims;
+typedef struct dims { int ta, tb, M, N, K, lda, ldb; int64_t L; real alpha; } dims;
 
 static void get_dims(const tg_node *n, dims *d)
 {
     const tg_tensor *a = n->in[0], *b = n->in[1];
     d->ta = n->a.i[0];
     d->tb = n->a.i[1];
+    d->alpha = n->a.f != 0 ? (real)n->a.f : 1;
     int bn = b->ndim;
     d->N = d->tb ? b->shape[bn - 2] : b->shape[bn - 1];
     d->K = d->tb ? b->shape[bn - 1] : b->shape[bn - 2];
@@ -39,13 +46,14 @@ static void mm_backward(const dims *d, const real *A, const real *B, const real 
                         real *dB)
 {
     int M = d->M, N = d->N, K = d->K;
+    real al = d->alpha;
     if (dA) {
-        if (!d->ta) TG_K(tg_gemm)(0, !d->tb, M, K, N, 1, dC, N, B, d->ldb, 1, dA, K);
-        else TG_K(tg_gemm)(d->tb, 1, K, M, N, 1, B, d->ldb, dC, N, 1, dA, M);
+        if (!d->ta) TG_K(tg_gemm)(0, !d->tb, M, K, N, al, dC, N, B, d->ldb, 1, dA, K);
+        else TG_K(tg_gemm)(d->tb, 1, K, M, N, al, B, d->ldb, dC, N, 1, dA, M);
     }
     if (dB) {
-        if (!d->tb) TG_K(tg_gemm)(!d->ta, 0, K, N, M, 1, A, d->lda, dC, N, 1, dB, N);
-        else TG_K(tg_gemm)(1, d->ta, N, K, M, 1, dC, N, A, d->lda, 1, dB, K);
+        if (!d->tb) TG_K(tg_gemm)(!d->ta, 0, K, N, M, al, A, d->lda, dC, N, 1, dB, N);
+        else TG_K(tg_gemm)(1, d->ta, N, K, M, al, dC, N, A, d->lda, 1, dB, K);
     }
 }
 
@@ -60,12 +68,17 @@ void TG_K(matmul_forward)(tg_node *n)
     real *Y = n->out->data;
     int64_t sa = (int64_t)d.M * d.K, sb = (int64_t)d.K * d.N, sy = (int64_t)d.M * d.N;
     if (d.L == 1) {
-        TG_K(tg_gemm)(d.ta, d.tb, d.M, d.N, d.K, 1, A, d.lda, B, d.ldb, 0, Y, d.N);
+        TG_K(tg_gemm)(d.ta, d.tb, d.M, d.N, d.K, d.alpha, A, d.lda, B, d.ldb, 0, Y, d.N);
+        if (n->n_in > 2) { /* + bias (N) on each row */
+            const real *b = n->in[2]->data;
+            int N = d.N;
+            TG_PARALLEL_FOR(m, d.M, sy, real *y = Y + m * N; _Pragma("omp simd") for (int j = 0; j < N; j++) y[j] += b[j]);
+        }
         return;
     }
 #pragma omp parallel for
     for (int64_t l = 0; l < d.L; l++)
-        TG_K(tg_gemm)(d.ta, d.tb, d.M, d.N, d.K, 1, A + l * sa, d.lda, B + l * sb, d.ldb, 0,
+        TG_K(tg_gemm)(d.ta, d.tb, d.M, d.N, d.K, d.alpha, A + l * sa, d.lda, B + l * sb, d.ldb, 0,
                       Y + l * sy, d.N);
 }
 
@@ -78,6 +91,11 @@ void TG_K(matmul_backward)(tg_node *n)
     int64_t sa = (int64_t)d.M * d.K, sb = (int64_t)d.K * d.N, sy = (int64_t)d.M * d.N;
     if (d.L == 1) {
         mm_backward(&d, A, B, G, dA, dB);
+        real *db = n->n_in > 2 ? grad_of(n->in[2]) : NULL;
+        for (int m = 0; db && m < d.M; m++) { /* dbias (N) += sum over rows of dC */
+            const real *g = G + (int64_t)m * d.N;
+            _Pragma("omp simd") for (int j = 0; j < d.N; j++) db[j] += g[j];
+        }
         return;
     }
 #pragma omp parallel for
@@ -109,6 +127,13 @@ static int check_matmul(tg_node *n, tg_tensor *out, tg_error *err)
     int kb = tb ? b->shape[1] : b->shape[0];
     if (ka != kb) return inner_mismatch(err, n, ka, kb);
     int N = tb ? b->shape[0] : b->shape[1];
+    const tg_tensor *bias = n->n_in > 2 ? n->in[2] : NULL;
+    if (bias && (bias->ndim != 1 || bias->shape[0] != N)) {
+        char sc[64];
+        return tg_check_fail(err, TG_ERR_SHAPE, n, "%s @ %s%s + bias %s: the bias must be [%d]",
+                             tg_shape_str(a, sa, sizeof sa), tg_shape_str(b, sb, sizeof sb),
+                             tb ? "^T" : "", tg_shape_str(bias, sc, sizeof sc), N);
+    }
     if (ta) {
         out->ndim = 2;
         out->shape[0] = a->shape[1];
@@ -152,10 +177,15 @@ static const tg_op_test matmul_tests[] = {
     {"leading dims folded", 2, {{3, {2, 3, 4}, -1, 1}, {2, {4, 5}, -1, 1}}},
     {"vector @ matrix", 2, {{1, {4}, -1, 1}, {2, {4, 3}, -1, 1}}},
     {"RNN-sized, fast path", 2, {{2, {16, 64}, -1, 1}, {2, {64, 48}, -1, 1}}},
+    {"scaled by alpha", 2, {{2, {3, 4}, -1, 1}, {2, {5, 4}, -1, 1}}, {.i = {0, 1}, .f = -0.7}},
+    {"with a bias (nn.Linear)", 3, {{3, {2, 3, 4}, -1, 1}, {2, {5, 4}, -1, 1}, {1, {5}, -1, 1}},
+     {.i = {0, 1}}},
+    {"scaled, bias, ta", 3, {{2, {4, 3}, -1, 1}, {2, {4, 5}, -1, 1}, {1, {5}, -1, 1}},
+     {.i = {1, 0}, .f = 1.5}},
 };
 const tg_op_desc tg_op_matmul_desc = {
-    .name = "matmul", .math = "y = op(a) @ op(b)", .n_in_min = 2, .n_in_max = 2,
-    .in_kind = {TG_ARG_REAL, TG_ARG_REAL}, .check = check_matmul,
+    .name = "matmul", .math = "y = alpha op(a) @ op(b) [+ bias]", .n_in_min = 2, .n_in_max = 3,
+    .in_kind = {TG_ARG_REAL, TG_ARG_REAL, TG_ARG_REAL}, .check = check_matmul,
     .forward = TG_KERNELS(matmul_forward), .backward = TG_KERNELS(matmul_backward),
     .tests = matmul_tests, .n_tests = sizeof matmul_tests / sizeof *matmul_tests};
 
@@ -164,6 +194,8 @@ const tg_op_desc tg_op_matmul_desc = {
 static const tg_op_test bmm_tests[] = {
     T3(0, 0, 3, 4, 4, 5), T3(0, 1, 3, 4, 5, 4), T3(1, 0, 4, 3, 4, 5), T3(1, 1, 4, 3, 5, 4),
     {"attention heads [B,NH,T,D]", 2, {{4, {2, 2, 3, 4}, -1, 1}, {4, {2, 2, 3, 4}, -1, 1}}, {.i = {0, 1}}},
+    {"scores scaled by 1/sqrt(d)", 2, {{4, {2, 2, 3, 4}, -1, 1}, {4, {2, 2, 3, 4}, -1, 1}},
+     {.i = {0, 1}, .f = 0.5}},
 };
 const tg_op_desc tg_op_bmm_desc = {
     .name = "bmm", .math = "y[l] = op(a[l]) @ op(b[l])", .n_in_min = 2, .n_in_max = 2,
@@ -184,5 +216,11 @@ tg_tensor *tg_matmul(tg_tape *t, tg_tensor *a, tg_tensor *b, int ta, int tb)
 tg_tensor *tg_bmm(tg_tape *t, tg_tensor *a, tg_tensor *b, int ta, int tb)
 {
     return mm(t, TG_OP_BMM, a, b, ta, tb);
+}
+tg_tensor *tg_linear(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b)
+{
+    tg_attrs at = {.i = {0, 1}};
+    tg_tensor *in[3] = {x, w, b};
+    return tg_op_apply(t, TG_OP_MATMUL, b ? 3 : 2, in, &at);
 }
 #endif

@@ -71,6 +71,9 @@ tg_tensor *tg_matmul(tg_tape *t, tg_tensor *a, tg_tensor *b, int ta, int tb);
 /* Batched: a [L..., M, K], b [L..., K, N] with equal leading dims (L... may be 1 or 2
  * dims, e.g. attention's [B,NH]); ta/tb transpose the last two dims. */
 tg_tensor *tg_bmm(tg_tape *t, tg_tensor *a, tg_tensor *b, int ta, int tb);
+/* nn.Linear: x [..., K] @ w^T (w [N,K]) + b [N] (b may be NULL), one node. (The matmul
+ * op's attributes also carry a factor alpha; see ops/matmul.c.) */
+tg_tensor *tg_linear(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b);
 
 /* --- last-axis normalisers; stable for inputs of 1e4 --- */
 tg_tensor *tg_softmax(tg_tape *t, tg_tensor *x);
