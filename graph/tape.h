@@ -44,6 +44,7 @@ typedef struct tg_attrs {
     int i[8];
     double f;
     uint64_t seed;
+    const void *ptr; /* an op's program (fused), which must outlive the tape's nodes */
 } tg_attrs;
 
 typedef struct tg_node tg_node;

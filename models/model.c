@@ -459,6 +459,14 @@ static tg_tensor *from_bt(tg_tape *t, const double *v, int ndim, const int *shap
     return tg_tape_from(t, ndim, shape, v);
 }
 
+/* Groups the cell's elementwise chains into fused ops, once (see program.h). */
+static int fuse(tg_cell *c)
+{
+    if (c->prog.fused) return 0;
+    int keep = tg_program_find(&c->prog, c->output_name)->slot;
+    return tg_program_fuse(&c->prog, &keep, 1);
+}
+
 /* The state-independent part of cell c (x @ W_ih + b, found by the program's planner),
  * run once on the whole X [B,T,C]: full[k] receives the k-th hoisted value, [B,T,.].
  * Returns the number of hoisted values (0: none), or -1 with err. */
@@ -469,8 +477,9 @@ static int run_hoisted(tg_model *m, tg_cell *c, tg_tape *t, tg_tensor *X, int B,
     tg_tensor **slots = m->slots;
     for (int i = 0; i < c->n_params; i++)
         slots[p->syms[c->params[i].sym].in_slot] = c->params[i].t;
-    if (!p->planned && tg_program_plan_hoist(p, slots))
+    if (fuse(c) || (!p->planned && tg_program_plan_hoist(p, slots)))
         return tg_error_set(err, TG_ERR_NOMEM, "model: out of memory"), -1;
+    p->no_fuse = m->no_fuse;
     if (!p->n_hoist) return 0;
     int out_slot = tg_program_find(p, c->output_name)->slot, n = 0;
     for (int i = 0; i < c->n_state; i++) slots[tg_program_find(p, c->state_name[i])->in_slot] = NULL;
@@ -559,6 +568,8 @@ tg_tensor *tg_model_logits(tg_model *m, tg_tape *t, const tg_batch *b, const tg_
             if (!cm) cm = masks(t, b, &pad);
             c->prog.seed = run ? run->seed : 0;
             c->prog.training = run ? run->training : 0;
+            if (fuse(c)) return tg_error_set(err, TG_ERR_NOMEM, "model: out of memory"), NULL;
+            c->prog.no_fuse = m->no_fuse;
             X = tg_cell_run(c, t, m->slots, X, NULL, NULL, B, T, cm, pad, err);
         } else {
             X = run_cell(m, c, t, X, b, run, state0, err);

@@ -51,6 +51,7 @@ typedef struct tg_model {
     int n_warnings;
     char warnings[8][320];
     tg_tensor *slots[1024];     /* scratch for running cells */
+    int no_fuse;                /* 1: no fused ops (to name the op behind a NaN) */
 } tg_model;
 
 /* One batch. Sequences are rows of T steps; arrays are row-major. */

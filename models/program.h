@@ -54,6 +54,8 @@ typedef struct tg_program {
     int training;        /* 0: dropout is the identity */
     int mode;            /* TG_RUN_ALL, or the two halves of a hoisted run */
     int planned, n_hoist; /* tg_program_plan_hoist done; instructions it hoisted */
+    int fused;           /* tg_program_fuse done */
+    int no_fuse;         /* 1: run every op on its own (to name the op behind a NaN) */
     uint64_t seed;       /* dropout masks: set per step (and per time step) by the caller */
 } tg_program;
 
@@ -87,6 +89,15 @@ tg_symbol *tg_program_find(tg_program *p, const char *name);
  * holds its final value (a state's next value). Returns 0, or -1 with the tape's error
  * and *e->pos at the failing equation (its message: "in 'eq': <op error>"). */
 int tg_program_run(tg_program *p, tg_tape *tape, tg_tensor **slots, tg_prog_error *e);
+
+/* Fusion: groups each chain of elementwise ops (+ - * /, neg, a known factor, tanh,
+ * sigmoid, relu, exp, log, sqrt, gelu) whose inner values nothing else reads into one
+ * fused op (ops/fused.h), also across equations (a named gate used once). The slots in
+ * keep (the output; the states are kept anyway) stay materialised. At run time a group
+ * whose inputs are not full, row or scalar tensors of one shape runs op by op, as does
+ * every group with no_fuse set. 0, or -1 out of memory. Call before
+ * tg_program_plan_hoist. */
+int tg_program_fuse(tg_program *p, const int *keep, int n_keep);
 
 /* Hoisting, for a cell run over T steps. Marks the instructions whose value depends on
  * the input only (not on the state) through ops that treat rows alike (x @ W, + bias,

@@ -471,9 +471,11 @@ static double peek_loss(tg_trainer *t, char *where, size_t size, tg_error *err)
     tg_tape_no_grad_end(t->tape);
     tg_tape_reset(t->tape);
     where[0] = 0;
-    if (l && !isfinite(v)) { /* once more, recording, to find the first non-finite node */
+    if (l && !isfinite(v)) { /* once more, recording, op by op, to find the first non-finite node */
         run = (tg_model_run){.carry_in = carries(t) && !fresh ? t->carry : NULL};
+        t->model.no_fuse = 1;
         if (tg_model_loss(&t->model, t->tape, b, &run, err)) nonfinite_where(t, where, size);
+        t->model.no_fuse = 0;
         tg_tape_reset(t->tape);
     }
     t->train.st = saved;
@@ -525,7 +527,12 @@ tg_status tg_trainer_run(tg_trainer *t, volatile sig_atomic_t *stop, tg_event_fn
         tg_tensor *loss = tg_model_loss(&t->model, t->tape, b, &run, err);
         if (!loss) return err->code;
         double lv = tg_tensor_get(loss, 0);
-        if (!isfinite(lv)) return numeric_failure(t, "loss", lv, err);
+        if (!isfinite(lv)) { /* again op by op (no fused ops), to name the one */
+            tg_tape_reset(t->tape);
+            t->model.no_fuse = 1;
+            tg_model_loss(&t->model, t->tape, b, &run, err);
+            return numeric_failure(t, "loss", lv, err);
+        }
         if (tg_tape_backward(t->tape, loss)) {
             *err = *tg_tape_error(t->tape);
             return err->code;
@@ -534,6 +541,7 @@ tg_status tg_trainer_run(tg_trainer *t, volatile sig_atomic_t *stop, tg_event_fn
         if (!isfinite(norm)) { /* again, keeping every gradient, to find where it broke */
             tg_tape_reset(t->tape);
             t->tape->recycle_grads = 0;
+            t->model.no_fuse = 1;
             for (int i = 0; i < t->model.n_params; i++) tg_tensor_zero_grad(t->model.params[i].t);
             loss = tg_model_loss(&t->model, t->tape, b, &run, err);
             if (loss) tg_tape_backward(t->tape, loss);

@@ -28,7 +28,7 @@
 #define TG_OP_LIST_B(X)                                                            \
     X(EMBEDDING, embedding) X(ONE_HOT, one_hot) X(MASKED_FILL, masked_fill)        \
     X(LAYERNORM, layernorm) X(CROSS_ENTROPY, cross_entropy) X(MSE, mse)            \
-    X(DROPOUT, dropout)
+    X(DROPOUT, dropout) X(FUSED, fused)
 
 typedef enum tg_op_id {
 #define TG_X(U, l) TG_OP_##U,
@@ -74,6 +74,10 @@ tg_tensor *tg_bmm(tg_tape *t, tg_tensor *a, tg_tensor *b, int ta, int tb);
 /* nn.Linear: x [..., K] @ w^T (w [N,K]) + b [N] (b may be NULL), one node. (The matmul
  * op's attributes also carry a factor alpha; see ops/matmul.c.) */
 tg_tensor *tg_linear(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b);
+
+/* --- a chain of elementwise ops in one pass (ops/fused.h; built by models/program.c) --- */
+struct tg_fused_code;
+tg_tensor *tg_fused(tg_tape *t, const struct tg_fused_code *code, int n_in, tg_tensor *const *in);
 
 /* --- last-axis normalisers; stable for inputs of 1e4 --- */
 tg_tensor *tg_softmax(tg_tape *t, tg_tensor *x);

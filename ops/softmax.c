@@ -21,7 +21,7 @@ static void dims(const tg_node *n, int64_t *R, int *C)
 static void forward_row(const real *x, real *y, int C, int log_out)
 {
     real m = x[0];
-    for (int c = 1; c < C; c++) m = x[c] > m ? x[c] : m;
+    _Pragma("omp simd reduction(max:m)") for (int c = 1; c < C; c++) m = x[c] > m ? x[c] : m;
     real s = 0;
     if (log_out) {
         _Pragma("omp simd reduction(+:s)") for (int c = 0; c < C; c++) s += TG_EXP(x[c] - m);
