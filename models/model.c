@@ -581,6 +581,24 @@ tg_tensor *tg_model_logits(tg_model *m, tg_tape *t, const tg_batch *b, const tg_
     return logits;
 }
 
+double tg_model_loss_weight(const tg_model *m, const tg_batch *b)
+{
+    if (m->loss == TG_LOSS_HALF_SSE) return -1;
+    if (m->loss == TG_LOSS_MSE && m->loss_last) return b->B;
+    if (m->loss == TG_LOSS_MSE && !b->mask) return (double)b->B * b->T;
+    double W = 0; /* as tg_model_loss's weights */
+    for (int i = 0; i < b->B; i++) {
+        int last = -1;
+        for (int s = 0; s < b->T; s++) {
+            double mk = b->mask ? b->mask[(int64_t)i * b->T + s] : 1;
+            if (!m->loss_last) W += m->loss == TG_LOSS_MSE ? mk != 0 : mk;
+            if (mk != 0) last = s;
+        }
+        if (m->loss_last && last >= 0) W += 1;
+    }
+    return W;
+}
+
 tg_tensor *tg_model_loss(tg_model *m, tg_tape *t, const tg_batch *b, const tg_model_run *run,
                          tg_error *err)
 {

@@ -89,6 +89,12 @@ tg_tensor *tg_model_logits(tg_model *m, tg_tape *t, const tg_batch *b, const tg_
 tg_tensor *tg_model_loss(tg_model *m, tg_tape *t, const tg_batch *b, const tg_model_run *run,
                          tg_error *err);
 
+/* What the loss of batch b is normalised by (the sum of its weights: real positions, or
+ * sequences for a loss on the last step), so that losses and gradients of parts of a
+ * batch combine into the whole's as sum_k W_k L_k / sum_k W_k; -1 for half_sse, a sum
+ * (parts add). */
+double tg_model_loss_weight(const tg_model *m, const tg_batch *b);
+
 /* Sizes of the carried states, in order (layer by layer, state by state). */
 int tg_model_state_size(const tg_model *m, int k);
 

@@ -284,6 +284,48 @@ static tg_status absolute_paths(tg_trainer *t, tg_error *err)
     return TG_OK;
 }
 
+/* One thread per shard, at most one per row of the batch; replicas of the model for
+ * shards 1.., their parameters pointing at the model's data. */
+static tg_status init_shards(tg_trainer *t, const char *path, const char *const *over, int n_over,
+                             tg_error *err)
+{
+    omp_set_max_active_levels(1); /* inside a shard, ops run on the shard's thread */
+    int ns = omp_get_max_threads();
+    if (ns > t->tc.batch) ns = t->tc.batch;
+    if (ns > TG_MAX_SHARDS) ns = TG_MAX_SHARDS;
+    t->n_shards = ns < 1 ? 1 : ns;
+    for (int s = 1; s < t->n_shards; s++) {
+        tg_model *r = tg_calloc(1, sizeof *r);
+        if (!r) return tg_error_set(err, TG_ERR_NOMEM, "out of memory for the model of thread %d", s);
+        if (tg_model_load(r, path, over, n_over, TG_F32, t->tc.seed, err)) {
+            tg_free(r);
+            return err->code;
+        }
+        t->rep[s] = r;
+        for (int i = 0; i < r->n_params; i++) {
+            tg_free(r->params[i].t->data);
+            r->params[i].t->data = t->model.params[i].t->data;
+        }
+    }
+    return TG_OK;
+}
+
+static tg_model *shard_model(tg_trainer *t, int s) { return s ? t->rep[s] : &t->model; }
+
+/* Rows [lo, hi) of batch b (pointers into its arrays). */
+static tg_batch batch_rows(const tg_model *m, const tg_batch *b, int lo, int hi)
+{
+    tg_batch r = *b;
+    int64_t T = b->T;
+    r.B = hi - lo;
+    if (b->tokens) r.tokens = b->tokens + lo * T;
+    if (b->x) r.x = b->x + lo * T * m->in_dim;
+    if (b->targets) r.targets = b->targets + lo * T;
+    if (b->y) r.y = b->y + lo * (m->loss_last ? 1 : T) * m->out;
+    if (b->mask) r.mask = b->mask + lo * T;
+    return r;
+}
+
 tg_status tg_trainer_init(tg_trainer *t, const char *config_path, const char *resume_dir,
                           const char *const *sets, int n_sets, tg_error *err)
 {
@@ -318,6 +360,7 @@ tg_status tg_trainer_init(tg_trainer *t, const char *config_path, const char *re
     if (tg_model_load(&t->model, path, over, n_over, TG_F32, t->tc.seed, err)) goto fail;
     if (check_fit(t, err)) goto fail;
     t->hash = model_hash(t);
+    if (init_shards(t, path, over, n_over, err)) goto fail;
 
     int B = t->tc.batch;
     if (tg_loader_init(&t->train, &t->data, 0, B, t->tc.seq_len, t->tc.seed, err)) goto fail;
@@ -347,8 +390,11 @@ tg_status tg_trainer_init(tg_trainer *t, const char *config_path, const char *re
     tg_tensor *ps[TG_MODEL_MAX_PARAMS];
     for (int i = 0; i < t->model.n_params; i++) ps[i] = t->model.params[i].t;
     if (tg_optim_init(&t->opt, &t->tc.opt, ps, t->model.n_params, err)) goto fail;
-    if (!(t->tape = tg_tape_new(TG_F32, err))) goto fail;
-    t->tape->recycle_grads = 1; /* peak memory: only live gradients (see tape.h) */
+    for (int s = 0; s < t->n_shards; s++) {
+        if (!(t->tapes[s] = tg_tape_new(TG_F32, err))) goto fail;
+        t->tapes[s]->recycle_grads = 1; /* peak memory: only live gradients (see tape.h) */
+    }
+    t->tape = t->tapes[0];
     /* the run directory only once everything has been checked */
     if (make_dirs(t->tc.run_dir, err)) goto fail;
     char cpath[1100];
@@ -367,6 +413,14 @@ fail:
 
 void tg_trainer_free(tg_trainer *t)
 {
+    for (int s = 0; s < TG_MAX_SHARDS; s++) {
+        if (t->tapes[s] == t->tape) t->tape = NULL;
+        tg_tape_free(t->tapes[s]);
+        if (!t->rep[s]) continue;
+        for (int i = 0; i < t->rep[s]->n_params; i++) t->rep[s]->params[i].t->data = NULL; /* model's */
+        tg_model_free(t->rep[s]);
+        tg_free(t->rep[s]);
+    }
     tg_tape_free(t->tape);
     tg_optim_free(&t->opt);
     for (int k = 0; k < TG_MAX_STATE; k++) tg_tensor_free(t->carry[k]);
@@ -498,6 +552,86 @@ static tg_status checkpoint(tg_trainer *t, tg_event_fn fn, void *ctx, tg_error *
     return TG_OK;
 }
 
+/* The loss of batch b and its gradient in the model's parameters, each shard on its
+ * rows in its own thread; the shards' losses and gradients are combined as the whole
+ * batch's would be (weighted by their share of the loss's normaliser). *lv: the loss.
+ * The final states land in t->shard_out. */
+static tg_status forward_backward(tg_trainer *t, const tg_batch *b, uint64_t seed, double *lv,
+                                  tg_error *err)
+{
+    const tg_train_config *tc = &t->tc;
+    int ns = t->n_shards < b->B ? t->n_shards : b->B;
+    double L[TG_MAX_SHARDS], W[TG_MAX_SHARDS];
+    tg_error errs[TG_MAX_SHARDS];
+    memset(errs, 0, sizeof errs);
+#pragma omp parallel num_threads(ns)
+    {
+        int s = omp_get_thread_num(), lo = b->B * s / ns, hi = b->B * (s + 1) / ns;
+        tg_model *m = shard_model(t, s);
+        tg_batch bs = batch_rows(m, b, lo, hi);
+        tg_tensor cv[TG_MAX_STATE], *cin[TG_MAX_STATE];
+        for (int k = 0; k < t->n_state; k++) { /* this shard's rows of the carried state */
+            int size = t->carry[k]->shape[1];
+            cv[k] = *t->carry[k];
+            cv[k].owned = 0;
+            cv[k].shape[0] = hi - lo;
+            cv[k].numel = (int64_t)(hi - lo) * size;
+            cv[k].data = (float *)t->carry[k]->data + (int64_t)lo * size;
+            cin[k] = &cv[k];
+        }
+        tg_model_run run = {.bptt = tc->bptt, .carry_in = carries(t) ? cin : NULL, .carry_out = t->shard_out[s],
+                            .training = 1, .seed = s ? tg_hash64(seed + (uint64_t)s) : seed};
+        t->shard_lo[s] = lo;
+        tg_tensor *loss = tg_model_loss(m, t->tapes[s], &bs, &run, &errs[s]);
+        L[s] = loss ? tg_tensor_get(loss, 0) : NAN;
+        W[s] = tg_model_loss_weight(m, &bs);
+        if (loss && isfinite(L[s]) && tg_tape_backward(t->tapes[s], loss))
+            errs[s] = *tg_tape_error(t->tapes[s]);
+    }
+    for (int s = 0; s < ns; s++)
+        if (errs[s].code) return *err = errs[s], err->code;
+    /* mean losses: weights W_s / sum W; a sum (half_sse, W < 0): weights 1 */
+    double Wt = 0, a[TG_MAX_SHARDS];
+    for (int s = 0; s < ns; s++) Wt += W[s];
+    *lv = 0;
+    for (int s = 0; s < ns; s++) {
+        a[s] = W[0] < 0 ? 1 : Wt > 0 ? W[s] / Wt : 1.0 / ns;
+        if (a[s] != 0) *lv += a[s] * L[s];
+    }
+    for (int i = 0; ns > 1 && i < t->model.n_params; i++) {
+        tg_tensor *p = t->model.params[i].t;
+        float *g0 = p->grad;
+        if (!g0) continue;
+        for (int s = 1; s < ns; s++) {
+            tg_tensor *q = shard_model(t, s)->params[i].t;
+            float *gs = q->grad;
+            float a0 = s == 1 ? (float)a[0] : 1, as = (float)a[s];
+            int64_t n = p->numel;
+#pragma omp parallel for simd if (n > 65536)
+            for (int64_t j = 0; j < n; j++) g0[j] = a0 * g0[j] + as * gs[j];
+            tg_tensor_zero_grad(q);
+        }
+    }
+    return TG_OK;
+}
+
+/* The shards' final states into the carried state, row by row. */
+static void store_carry(tg_trainer *t, int B)
+{
+    int ns = t->n_shards < B ? t->n_shards : B;
+    for (int s = 0; carries(t) && s < ns; s++)
+        for (int k = 0; k < t->n_state; k++) {
+            int64_t size = t->carry[k]->shape[1];
+            memcpy((float *)t->carry[k]->data + t->shard_lo[s] * size, t->shard_out[s][k]->data,
+                   sizeof(float) * (size_t)t->shard_out[s][k]->numel);
+        }
+}
+
+static void reset_tapes(tg_trainer *t)
+{
+    for (int s = 0; s < t->n_shards; s++) tg_tape_reset(t->tapes[s]);
+}
+
 tg_status tg_trainer_run(tg_trainer *t, volatile sig_atomic_t *stop, tg_event_fn fn, void *ctx,
                          tg_error *err)
 {
@@ -521,37 +655,33 @@ tg_status tg_trainer_run(tg_trainer *t, volatile sig_atomic_t *stop, tg_event_fn
         }
         const tg_batch *b;
         if (tg_loader_next(&t->train, &b)) zero_carry(t);
+        uint64_t seed = tg_hash64(tc->seed * 1000003u + (uint64_t)t->step);
+        double lv;
+        if (forward_backward(t, b, seed, &lv, err)) return err->code;
+        /* to find where a NaN came from: the whole batch again on one thread, op by op */
         tg_tensor *out[TG_MAX_STATE];
         tg_model_run run = {.bptt = tc->bptt, .carry_in = carries(t) ? t->carry : NULL, .carry_out = out,
-                            .training = 1, .seed = tg_hash64(tc->seed * 1000003u + (uint64_t)t->step)};
-        tg_tensor *loss = tg_model_loss(&t->model, t->tape, b, &run, err);
-        if (!loss) return err->code;
-        double lv = tg_tensor_get(loss, 0);
-        if (!isfinite(lv)) { /* again op by op (no fused ops), to name the one */
-            tg_tape_reset(t->tape);
+                            .training = 1, .seed = seed};
+        if (!isfinite(lv)) {
+            reset_tapes(t);
             t->model.no_fuse = 1;
             tg_model_loss(&t->model, t->tape, b, &run, err);
             return numeric_failure(t, "loss", lv, err);
         }
-        if (tg_tape_backward(t->tape, loss)) {
-            *err = *tg_tape_error(t->tape);
-            return err->code;
-        }
         norm = tg_optim_grad_norm(&t->opt);
         if (!isfinite(norm)) { /* again, keeping every gradient, to find where it broke */
-            tg_tape_reset(t->tape);
+            reset_tapes(t);
             t->tape->recycle_grads = 0;
             t->model.no_fuse = 1;
             for (int i = 0; i < t->model.n_params; i++) tg_tensor_zero_grad(t->model.params[i].t);
-            loss = tg_model_loss(&t->model, t->tape, b, &run, err);
+            tg_tensor *loss = tg_model_loss(&t->model, t->tape, b, &run, err);
             if (loss) tg_tape_backward(t->tape, loss);
             return numeric_failure(t, "gradient norm", norm, err);
         }
         double lr = tg_optim_lr(&tc->opt, t->step);
         tg_optim_step(&t->opt, t->step);
-        for (int k = 0; carries(t) && k < t->n_state; k++)
-            memcpy(t->carry[k]->data, out[k]->data, sizeof(float) * (size_t)t->carry[k]->numel);
-        tg_tape_reset(t->tape);
+        store_carry(t, b->B);
+        reset_tapes(t);
         t->step++;
         t->log_sum += lv, t->log_n++;
         tokens += (int64_t)b->B * b->T;

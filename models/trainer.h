@@ -20,6 +20,7 @@
 #include "models/optim.h"
 
 #define TG_MAX_STATE 64
+#define TG_MAX_SHARDS 8 /* threads that each train on a slice of the batch */
 
 typedef struct tg_train_config {
     int64_t steps;          /* optimizer steps in all (epochs * batches when epochs > 0) */
@@ -56,6 +57,16 @@ typedef struct tg_trainer {
     tg_tape *tape;
     int n_state;
     tg_tensor *carry[TG_MAX_STATE]; /* [B, size] persistent, no gradient */
+    /* Data parallel across threads: shard s trains rows [B s/n, B (s+1)/n) of each batch
+     * on its own tape, with its own model replica whose parameters share model's data
+     * (only their gradients are separate); the gradients are combined before the
+     * optimizer step, where an all-reduce across processes will go. Shard 0 is model
+     * and tape themselves. */
+    int n_shards;
+    tg_model *rep[TG_MAX_SHARDS];
+    tg_tape *tapes[TG_MAX_SHARDS];
+    tg_tensor *shard_out[TG_MAX_SHARDS][TG_MAX_STATE]; /* each shard's final states */
+    int shard_lo[TG_MAX_SHARDS];
     int64_t step;           /* updates done */
     uint64_t hash;          /* of the model and data definition, stored in checkpoints */
     int interrupted;        /* set when the stop flag ended the run */
