@@ -101,10 +101,13 @@ double tg_optim_grad_norm(const tg_optim *o)
     double s = 0;
     for (int k = 0; k < o->n; k++) {
         const tg_tensor *p = o->params[k];
+        double sk = 0;
+#pragma omp parallel for reduction(+ : sk) if (p->numel > 65536)
         for (int64_t i = 0; i < p->numel; i++) {
             double g = rd(p, p->grad, i);
-            s += g * g;
+            sk += g * g;
         }
+        s += sk;
     }
     return sqrt(s);
 }
@@ -126,6 +129,8 @@ double tg_optim_step(tg_optim *o, int64_t step)
     double b1t = 1 - pow(c->beta1, (double)o->t), b2t = 1 - pow(c->beta2, (double)o->t);
     for (int k = 0; k < o->n; k++) {
         tg_tensor *p = o->params[k], *s1 = o->s1[k], *s2 = o->s2[k];
+        /* elements are independent: across threads for large tensors (same result) */
+#pragma omp parallel for if (p->numel > 65536)
         for (int64_t i = 0; i < p->numel; i++) {
             double w = rd(p, p->data, i), g = rd(p, p->grad, i) * scale;
             if (c->weight_decay > 0 && c->kind != TG_OPT_ADAMW) g += c->weight_decay * w;

@@ -577,6 +577,17 @@ static int attrs_for(tg_program *p, tg_tape *t, const tg_instr *in, tg_attrs *a,
     }
 }
 
+/* 1 if mask, broadcast onto x, is all zero (a batch without padding): masked_fill is
+ * then x itself, and costs neither a pass nor a tensor. Only for a mask smaller than
+ * x, whose check costs little; not in shape-only mode (no data). */
+static int all_zero_mask(const tg_tensor *x, const tg_tensor *mask)
+{
+    if (!x || !mask || !mask->data || mask->dtype == TG_I32 || mask->numel * 4 > x->numel) return 0;
+    for (int64_t i = 0; i < mask->numel; i++)
+        if (tg_tensor_get(mask, i) != 0) return 0;
+    return 1;
+}
+
 static tg_tensor *run_one(tg_program *p, tg_tape *t, const tg_instr *in, tg_tensor **slots,
                           tg_prog_error *e)
 {
@@ -626,6 +637,7 @@ static tg_tensor *run_one(tg_program *p, tg_tape *t, const tg_instr *in, tg_tens
     }
     default:
         if (attrs_for(p, t, in, &a, e)) return NULL;
+        if (in->op == TG_OP_MASKED_FILL && all_zero_mask(src[0], src[1])) return src[0];
         return tg_op_apply(t, (tg_op_id)in->op, in->n_src, src, &a);
     }
 }
