@@ -478,6 +478,90 @@ tg_status tg_trainer_log(tg_trainer *t, const double *row)
     return TG_OK;
 }
 
+/* The loss of batch b (and with `backward`, its gradient in the model's parameters),
+ * each shard on its rows in its own thread; the shards' losses and gradients are
+ * combined as the whole batch's would be (weighted by their share of the loss's
+ * normaliser). carry: the [B,size] states to start from (NULL: zeros). *lv: the loss.
+ * The final states land in t->shard_out (see store_carry); the tapes need a reset. */
+static tg_status shard_pass(tg_trainer *t, const tg_batch *b, tg_tensor *const *carry, int backward,
+                            uint64_t seed, double *lv, tg_error *err)
+{
+    const tg_train_config *tc = &t->tc;
+    int ns = t->n_shards < b->B ? t->n_shards : b->B;
+    double L[TG_MAX_SHARDS], W[TG_MAX_SHARDS];
+    tg_error errs[TG_MAX_SHARDS];
+    memset(errs, 0, sizeof errs);
+#pragma omp parallel num_threads(ns)
+    {
+        int s = omp_get_thread_num(), lo = b->B * s / ns, hi = b->B * (s + 1) / ns;
+        tg_model *m = shard_model(t, s);
+        tg_tape *tape = t->tapes[s];
+        tg_batch bs = batch_rows(m, b, lo, hi);
+        tg_tensor cv[TG_MAX_STATE], *cin[TG_MAX_STATE];
+        for (int k = 0; carry && k < t->n_state; k++) { /* this shard's rows of the state */
+            int size = carry[k]->shape[1];
+            cv[k] = *carry[k];
+            cv[k].owned = 0;
+            cv[k].shape[0] = hi - lo;
+            cv[k].numel = (int64_t)(hi - lo) * size;
+            cv[k].data = (float *)carry[k]->data + (int64_t)lo * size;
+            cin[k] = &cv[k];
+        }
+        tg_model_run run = {.bptt = tc->bptt, .carry_in = carry ? cin : NULL, .carry_out = t->shard_out[s],
+                            .training = backward, .seed = s ? tg_hash64(seed + (uint64_t)s) : seed};
+        t->shard_lo[s] = lo;
+        if (!backward) tg_tape_no_grad_begin(tape);
+        tg_tensor *loss = tg_model_loss(m, tape, &bs, &run, &errs[s]);
+        if (!backward) tg_tape_no_grad_end(tape);
+        L[s] = loss ? tg_tensor_get(loss, 0) : NAN;
+        W[s] = tg_model_loss_weight(m, &bs);
+        if (backward && loss && isfinite(L[s]) && tg_tape_backward(tape, loss))
+            errs[s] = *tg_tape_error(tape);
+    }
+    for (int s = 0; s < ns; s++)
+        if (errs[s].code) return *err = errs[s], err->code;
+    /* mean losses: weights W_s / sum W; a sum (half_sse, W < 0): weights 1 */
+    double Wt = 0, a[TG_MAX_SHARDS];
+    for (int s = 0; s < ns; s++) Wt += W[s];
+    *lv = 0;
+    for (int s = 0; s < ns; s++) {
+        a[s] = W[0] < 0 ? 1 : Wt > 0 ? W[s] / Wt : 1.0 / ns;
+        if (a[s] != 0) *lv += a[s] * L[s];
+    }
+    for (int i = 0; backward && ns > 1 && i < t->model.n_params; i++) {
+        tg_tensor *p = t->model.params[i].t;
+        float *g0 = p->grad;
+        if (!g0) continue;
+        for (int s = 1; s < ns; s++) {
+            tg_tensor *q = shard_model(t, s)->params[i].t;
+            float *gs = q->grad;
+            float a0 = s == 1 ? (float)a[0] : 1, as = (float)a[s];
+            int64_t n = p->numel;
+#pragma omp parallel for simd if (n > 65536)
+            for (int64_t j = 0; j < n; j++) g0[j] = a0 * g0[j] + as * gs[j];
+            tg_tensor_zero_grad(q);
+        }
+    }
+    return TG_OK;
+}
+
+/* The shards' final states into carry ([B,size] tensors), row by row. */
+static void store_carry(tg_trainer *t, tg_tensor *const *carry, int B)
+{
+    int ns = t->n_shards < B ? t->n_shards : B;
+    for (int s = 0; carries(t) && s < ns; s++)
+        for (int k = 0; k < t->n_state; k++) {
+            int64_t size = carry[k]->shape[1];
+            memcpy((float *)carry[k]->data + t->shard_lo[s] * size, t->shard_out[s][k]->data,
+                   sizeof(float) * (size_t)t->shard_out[s][k]->numel);
+        }
+}
+
+static void reset_tapes(tg_trainer *t)
+{
+    for (int s = 0; s < t->n_shards; s++) tg_tape_reset(t->tapes[s]);
+}
+
 double tg_trainer_eval(tg_trainer *t, tg_error *err)
 {
     if (!t->has_val) return NAN;
@@ -485,26 +569,22 @@ double tg_trainer_eval(tg_trainer *t, tg_error *err)
     if (tg_loader_init(&val, &t->data, 1, t->tc.batch, t->tc.seq_len, t->tc.seed, err)) return NAN;
     int64_t n = tg_loader_batches(&val);
     if (t->tc.eval_batches > 0 && (n == 0 || n > t->tc.eval_batches)) n = t->tc.eval_batches;
-    tg_tensor *carry[TG_MAX_STATE] = {0}, *out[TG_MAX_STATE];
+    tg_tensor *carry[TG_MAX_STATE] = {0};
     double sum = 0;
     int64_t done = 0;
     for (int k = 0; k < t->n_state; k++)
         if (!(carry[k] = tg_tensor_new(TG_F32, t->carry[k]->ndim, t->carry[k]->shape, 0, err))) goto out;
-    tg_tape_no_grad_begin(t->tape);
-    for (; done < n; done++) {
+    for (; done < n; done++) { /* split over the threads like training */
         const tg_batch *b;
         if (tg_loader_next(&val, &b))
             for (int k = 0; k < t->n_state; k++) memset(carry[k]->data, 0, sizeof(float) * (size_t)carry[k]->numel);
-        tg_model_run run = {.carry_in = carries(t) ? carry : NULL, .carry_out = out};
-        tg_tensor *l = tg_model_loss(&t->model, t->tape, b, &run, err);
-        if (!l) break;
-        sum += tg_tensor_get(l, 0);
-        for (int k = 0; carries(t) && k < t->n_state; k++)
-            memcpy(carry[k]->data, out[k]->data, sizeof(float) * (size_t)carry[k]->numel);
-        tg_tape_reset(t->tape);
+        double l;
+        tg_status st = shard_pass(t, b, carries(t) ? carry : NULL, 0, 0, &l, err);
+        if (!st) store_carry(t, carry, b->B);
+        reset_tapes(t);
+        if (st) break;
+        sum += l;
     }
-    tg_tape_no_grad_end(t->tape);
-    tg_tape_reset(t->tape);
 out:
     for (int k = 0; k < t->n_state; k++) tg_tensor_free(carry[k]);
     tg_loader_free(&val);
@@ -518,14 +598,13 @@ static double peek_loss(tg_trainer *t, char *where, size_t size, tg_error *err)
     tg_loader_state saved = t->train.st;
     const tg_batch *b;
     int fresh = tg_loader_next(&t->train, &b);
-    tg_tape_no_grad_begin(t->tape);
-    tg_model_run run = {.carry_in = carries(t) && !fresh ? t->carry : NULL};
-    tg_tensor *l = tg_model_loss(&t->model, t->tape, b, &run, err);
-    double v = l ? tg_tensor_get(l, 0) : NAN;
-    tg_tape_no_grad_end(t->tape);
-    tg_tape_reset(t->tape);
+    double v;
+    tg_status st = shard_pass(t, b, carries(t) && !fresh ? t->carry : NULL, 0, 0, &v, err);
+    reset_tapes(t);
     where[0] = 0;
-    if (l && !isfinite(v)) { /* once more, recording, op by op, to find the first non-finite node */
+    if (st) v = NAN;
+    tg_model_run run;
+    if (!st && !isfinite(v)) { /* once more, recording, op by op, to find the first non-finite node */
         run = (tg_model_run){.carry_in = carries(t) && !fresh ? t->carry : NULL};
         t->model.no_fuse = 1;
         if (tg_model_loss(&t->model, t->tape, b, &run, err)) nonfinite_where(t, where, size);
@@ -550,86 +629,6 @@ static tg_status checkpoint(tg_trainer *t, tg_event_fn fn, void *ctx, tg_error *
                   .val_loss = NAN};
     if (fn) fn(ctx, &e);
     return TG_OK;
-}
-
-/* The loss of batch b and its gradient in the model's parameters, each shard on its
- * rows in its own thread; the shards' losses and gradients are combined as the whole
- * batch's would be (weighted by their share of the loss's normaliser). *lv: the loss.
- * The final states land in t->shard_out. */
-static tg_status forward_backward(tg_trainer *t, const tg_batch *b, uint64_t seed, double *lv,
-                                  tg_error *err)
-{
-    const tg_train_config *tc = &t->tc;
-    int ns = t->n_shards < b->B ? t->n_shards : b->B;
-    double L[TG_MAX_SHARDS], W[TG_MAX_SHARDS];
-    tg_error errs[TG_MAX_SHARDS];
-    memset(errs, 0, sizeof errs);
-#pragma omp parallel num_threads(ns)
-    {
-        int s = omp_get_thread_num(), lo = b->B * s / ns, hi = b->B * (s + 1) / ns;
-        tg_model *m = shard_model(t, s);
-        tg_batch bs = batch_rows(m, b, lo, hi);
-        tg_tensor cv[TG_MAX_STATE], *cin[TG_MAX_STATE];
-        for (int k = 0; k < t->n_state; k++) { /* this shard's rows of the carried state */
-            int size = t->carry[k]->shape[1];
-            cv[k] = *t->carry[k];
-            cv[k].owned = 0;
-            cv[k].shape[0] = hi - lo;
-            cv[k].numel = (int64_t)(hi - lo) * size;
-            cv[k].data = (float *)t->carry[k]->data + (int64_t)lo * size;
-            cin[k] = &cv[k];
-        }
-        tg_model_run run = {.bptt = tc->bptt, .carry_in = carries(t) ? cin : NULL, .carry_out = t->shard_out[s],
-                            .training = 1, .seed = s ? tg_hash64(seed + (uint64_t)s) : seed};
-        t->shard_lo[s] = lo;
-        tg_tensor *loss = tg_model_loss(m, t->tapes[s], &bs, &run, &errs[s]);
-        L[s] = loss ? tg_tensor_get(loss, 0) : NAN;
-        W[s] = tg_model_loss_weight(m, &bs);
-        if (loss && isfinite(L[s]) && tg_tape_backward(t->tapes[s], loss))
-            errs[s] = *tg_tape_error(t->tapes[s]);
-    }
-    for (int s = 0; s < ns; s++)
-        if (errs[s].code) return *err = errs[s], err->code;
-    /* mean losses: weights W_s / sum W; a sum (half_sse, W < 0): weights 1 */
-    double Wt = 0, a[TG_MAX_SHARDS];
-    for (int s = 0; s < ns; s++) Wt += W[s];
-    *lv = 0;
-    for (int s = 0; s < ns; s++) {
-        a[s] = W[0] < 0 ? 1 : Wt > 0 ? W[s] / Wt : 1.0 / ns;
-        if (a[s] != 0) *lv += a[s] * L[s];
-    }
-    for (int i = 0; ns > 1 && i < t->model.n_params; i++) {
-        tg_tensor *p = t->model.params[i].t;
-        float *g0 = p->grad;
-        if (!g0) continue;
-        for (int s = 1; s < ns; s++) {
-            tg_tensor *q = shard_model(t, s)->params[i].t;
-            float *gs = q->grad;
-            float a0 = s == 1 ? (float)a[0] : 1, as = (float)a[s];
-            int64_t n = p->numel;
-#pragma omp parallel for simd if (n > 65536)
-            for (int64_t j = 0; j < n; j++) g0[j] = a0 * g0[j] + as * gs[j];
-            tg_tensor_zero_grad(q);
-        }
-    }
-    return TG_OK;
-}
-
-/* The shards' final states into the carried state, row by row. */
-static void store_carry(tg_trainer *t, int B)
-{
-    int ns = t->n_shards < B ? t->n_shards : B;
-    for (int s = 0; carries(t) && s < ns; s++)
-        for (int k = 0; k < t->n_state; k++) {
-            int64_t size = t->carry[k]->shape[1];
-            memcpy((float *)t->carry[k]->data + t->shard_lo[s] * size, t->shard_out[s][k]->data,
-                   sizeof(float) * (size_t)t->shard_out[s][k]->numel);
-        }
-}
-
-static void reset_tapes(tg_trainer *t)
-{
-    for (int s = 0; s < t->n_shards; s++) tg_tape_reset(t->tapes[s]);
 }
 
 tg_status tg_trainer_run(tg_trainer *t, volatile sig_atomic_t *stop, tg_event_fn fn, void *ctx,
@@ -657,7 +656,7 @@ tg_status tg_trainer_run(tg_trainer *t, volatile sig_atomic_t *stop, tg_event_fn
         if (tg_loader_next(&t->train, &b)) zero_carry(t);
         uint64_t seed = tg_hash64(tc->seed * 1000003u + (uint64_t)t->step);
         double lv;
-        if (forward_backward(t, b, seed, &lv, err)) return err->code;
+        if (shard_pass(t, b, carries(t) ? t->carry : NULL, 1, seed, &lv, err)) return err->code;
         /* to find where a NaN came from: the whole batch again on one thread, op by op */
         tg_tensor *out[TG_MAX_STATE];
         tg_model_run run = {.bptt = tc->bptt, .carry_in = carries(t) ? t->carry : NULL, .carry_out = out,
@@ -680,7 +679,7 @@ tg_status tg_trainer_run(tg_trainer *t, volatile sig_atomic_t *stop, tg_event_fn
         }
         double lr = tg_optim_lr(&tc->opt, t->step);
         tg_optim_step(&t->opt, t->step);
-        store_carry(t, b->B);
+        store_carry(t, t->carry, b->B);
         reset_tapes(t);
         t->step++;
         t->log_sum += lv, t->log_n++;
