@@ -14,8 +14,9 @@
 # each figure is the median over the rounds. tapegrad's ms/step is the median of its
 # 5-step log windows after warm-up, PyTorch's the median of 20 timed steps (as
 # torch_ref.py prints it). GFLOP/s counts the model's matrix products (forward and
-# backward: 3x the forward multiply-adds x 2) for both, against the single-core FMA
-# peak measured by `gemm_bench --peak` in the same run. Peak RSS: GNU time's maximum
+# backward: 3x the forward multiply-adds x 2) for both, against the FMA peak of the
+# cores used (threads x the single-core peak measured by `gemm_bench --peak` in the
+# same run). Peak RSS: GNU time's maximum
 # resident set size of the whole process.
 set -u
 cd "$(dirname "$0")/.."
@@ -93,7 +94,7 @@ echo
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, single-core FMA peak $peak GFLOP/s ($isa), $rounds round(s) alternating, median shown."
 echo "PyTorch $([ $have_torch = 1 ] && "$py" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo absent), tapegrad $(git -C "$root" rev-parse --short HEAD 2>/dev/null)."
 echo
-echo "| model | threads | tapegrad ms/step | PyTorch ms/step | tapegrad tokens/s | PyTorch tokens/s | ratio | tapegrad GFLOP/s (% of 1-core peak) | PyTorch GFLOP/s | tapegrad RSS MB | PyTorch RSS MB |"
+echo "| model | threads | tapegrad ms/step | PyTorch ms/step | tapegrad tokens/s | PyTorch tokens/s | ratio | tapegrad GFLOP/s (% of the cores' peak) | PyTorch GFLOP/s (%) | tapegrad RSS MB | PyTorch RSS MB |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 declare -A best_tg best_pt rss_tg rss_pt
 for model in lstm gru gpt lstm_user; do
@@ -112,9 +113,9 @@ for model in lstm gru gpt lstm_user; do
         ft=$(flops_token $model)
         awk -v m=$model -v th=$th -v a=$a -v b=$b -v ra=$ra -v rb=$rb -v ft=$ft -v pk=$peak 'BEGIN {
             tok = 32 * 64; fl = 6 * ft * tok
-            printf "| %s | %d | %.1f | %.1f | %.0f | %.0f | %.2f | %.0f (%.0f%%) | %.0f | %d | %d |\n",
-                m, th, a, b, tok / a * 1000, tok / b * 1000, b / a, fl / a / 1e6, 100 * fl / a / 1e6 / pk,
-                fl / b / 1e6, ra, rb }'
+            printf "| %s | %d | %.1f | %.1f | %.0f | %.0f | %.2f | %.0f (%.0f%%) | %.0f (%.0f%%) | %d | %d |\n",
+                m, th, a, b, tok / a * 1000, tok / b * 1000, b / a, fl / a / 1e6, 100 * fl / a / 1e6 / (pk * th),
+                fl / b / 1e6, 100 * fl / b / 1e6 / (pk * th), ra, rb }'
         echo "$model $th $a $b $ra $rb" >> "$tmp/all"
     done
 done

@@ -102,10 +102,16 @@ double tg_optim_grad_norm(const tg_optim *o)
     for (int k = 0; k < o->n; k++) {
         const tg_tensor *p = o->params[k];
         double sk = 0;
+        if (p->dtype == TG_F32) {
+            const float *G = p->grad;
+#pragma omp parallel for simd reduction(+ : sk) if (p->numel > 65536)
+            for (int64_t i = 0; i < p->numel; i++) sk += (double)G[i] * G[i];
+        } else {
 #pragma omp parallel for reduction(+ : sk) if (p->numel > 65536)
-        for (int64_t i = 0; i < p->numel; i++) {
-            double g = rd(p, p->grad, i);
-            sk += g * g;
+            for (int64_t i = 0; i < p->numel; i++) {
+                double g = rd(p, p->grad, i);
+                sk += g * g;
+            }
         }
         s += sk;
     }
@@ -129,6 +135,32 @@ double tg_optim_step(tg_optim *o, int64_t step)
     double b1t = 1 - pow(c->beta1, (double)o->t), b2t = 1 - pow(c->beta2, (double)o->t);
     for (int k = 0; k < o->n; k++) {
         tg_tensor *p = o->params[k], *s1 = o->s1[k], *s2 = o->s2[k];
+        if ((c->kind == TG_OPT_ADAM || c->kind == TG_OPT_ADAMW) && p->dtype == TG_F32 && s1 &&
+            s1->dtype == TG_F32 && s2 && s2->dtype == TG_F32) {
+            /* Adam on float32, the common case: the loop below without its per-element
+             * dispatch, so that it vectorises (the same operations, the same result) */
+            float *W = p->data, *M1 = s1->data, *V2 = s2->data;
+            const float *G = p->grad;
+            double wd = c->weight_decay, b1 = c->beta1, b2 = c->beta2, eps = c->eps;
+            int adamw = c->kind == TG_OPT_ADAMW;
+            int64_t n = p->numel;
+#pragma omp parallel for if (n > 65536)
+            for (int64_t c0 = 0; c0 < n; c0 += 4096) { /* threads over chunks, SIMD within */
+                int64_t c1 = c0 + 4096 < n ? c0 + 4096 : n;
+#pragma omp simd
+                for (int64_t i = c0; i < c1; i++) {
+                    double w = W[i], g = G[i] * scale;
+                    if (wd > 0 && !adamw) g += wd * w;
+                    if (adamw) w -= lr * wd * w;
+                    double m = b1 * M1[i] + (1 - b1) * g, v = b2 * V2[i] + (1 - b2) * g * g;
+                    M1[i] = (float)m;
+                    V2[i] = (float)v;
+                    W[i] = (float)(w - lr * (m / b1t) / (sqrt(v / b2t) + eps));
+                }
+            }
+            tg_tensor_zero_grad(p);
+            continue;
+        }
         /* elements are independent: across threads for large tensors (same result) */
 #pragma omp parallel for if (p->numel > 65536)
         for (int64_t i = 0; i < p->numel; i++) {
