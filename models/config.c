@@ -344,7 +344,7 @@ tg_status tg_cfg_load_file(tg_cfg *c, const char *path, tg_error *err)
     const char *what;
     int e = tg_file_read(path, &buf, &len, &what);
     if (e == ENOMEM) return tg_error_set_at(err, TG_ERR_NOMEM, path, 0, 0, "out of memory loading the config");
-    if (e) return tg_error_set_at(err, TG_ERR_IO, path, 0, 0, "cannot %s: %s", what, strerror(e));
+    if (e) return tg_error_set_at(err, TG_ERR_IO, path, 0, 0, "cannot %s: %s", what, tg_file_strerror(e));
     return load_owned(c, path, buf, len, err);
 }
 

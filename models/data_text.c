@@ -185,7 +185,7 @@ static tg_status read_file(const tg_cfg *c, const tg_cfg_node *pn, const char *p
     if (e == ENOMEM) return nomem(err);
     if (e)
         return tg_error_set_at(err, TG_ERR_IO, c->path, pn->line, pn->col, "%s: cannot %s: %s", path, what,
-                               strerror(e));
+                               tg_file_strerror(e));
     return TG_OK;
 }
 

@@ -2,19 +2,32 @@
 #include "models/file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "graph/alloc.h"
+
+const char *tg_file_strerror(int e) { return e == TG_FILE_NOT_REGULAR ? "not a regular file" : strerror(e); }
 
 int tg_file_read(const char *path, char **out, size_t *len, const char **what)
 {
     *out = NULL;
     *len = 0;
     *what = "open";
-    FILE *f = fopen(path, "rb");
-    if (!f) return errno ? errno : EIO;
+    int fd = open(path, O_RDONLY | O_NONBLOCK); /* (a FIFO would block an open without it) */
+    if (fd < 0) return errno ? errno : EIO;
     *what = "read";
+    struct stat sb;
+    int e = fstat(fd, &sb) != 0 ? errno : S_ISDIR(sb.st_mode) ? EISDIR : !S_ISREG(sb.st_mode) ? TG_FILE_NOT_REGULAR : 0;
+    FILE *f = e ? NULL : fdopen(fd, "rb");
+    if (!f) {
+        if (!e) e = errno ? errno : EIO;
+        close(fd);
+        return e;
+    }
     size_t cap = 1 << 16, n = 0;
     char *buf = tg_malloc(cap);
     while (buf) {
@@ -25,7 +38,7 @@ int tg_file_read(const char *path, char **out, size_t *len, const char **what)
         tg_free(buf);
         buf = bigger, cap *= 2;
     }
-    int e = ferror(f) ? (errno ? errno : EIO) : 0;
+    e = ferror(f) ? (errno ? errno : EIO) : 0;
     fclose(f);
     if (!buf) return ENOMEM;
     if (e) {

@@ -619,7 +619,7 @@ static uint64_t le64(const unsigned char *p)
 /* The whole file at path into a tg_malloc'ed *out of *size bytes. */
 static tg_status read_whole(const char *path, unsigned char **out, uint64_t *size, tg_error *err)
 {
-    int fd = open(path, O_RDONLY);
+    int fd = open(path, O_RDONLY | O_NONBLOCK); /* (a FIFO would block an open without it) */
     if (fd < 0) return tg_error_set_at(err, TG_ERR_IO, path, 0, 0, "cannot open: %s", strerror(errno));
     struct stat sb;
     int e = fstat(fd, &sb) != 0 ? errno : S_ISDIR(sb.st_mode) ? EISDIR : 0;

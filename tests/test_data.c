@@ -562,6 +562,9 @@ static void test_errors(void)
     FAILS("data:\n  type: chars\n  path: nope.txt\n", TG_ERR_IO,
           "@/t.yaml:3:9: error: @/nope.txt: cannot open: No such file or directory");
     FAILS("data:\n  type: chars\n  path: sub\n", TG_ERR_IO, "@/t.yaml:3:9: error: @/sub: cannot read: Is a directory");
+    /* a device or a FIFO is refused before it is read: /dev/zero would fill the memory */
+    FAILS("data:\n  type: chars\n  path: /dev/zero\n", TG_ERR_IO,
+          "@/t.yaml:3:9: error: /dev/zero: cannot read: not a regular file");
     FAILS("data:\n  type: chars\n  path: empty.txt\n", TG_ERR_CONFIG, "@/t.yaml:3:9: error: data.path: 'empty.txt' is empty");
     FAILS("data:\n  type: chars\n  path: x.bin\n", TG_ERR_CONFIG,
           "@/t.yaml:3:9: error: data.path: 'x.bin' is not UTF-8 text (byte 0x89 at offset 0)");

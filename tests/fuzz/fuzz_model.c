@@ -2,11 +2,13 @@
  * (tg_cfg_emit) and load back to the same tree. Then as a model (tg_model_load, with
  * the equations of any cell or block it names); a model that loads runs a forward and
  * backward pass on a batch of 2 x 3 when it is small. Parameters are capped at 64 MiB
- * (tg_set_memory_limit), as a user's machine caps them at its memory. */
+ * (tg_set_memory_limit), as a user's machine caps them at its memory. Last, its `data:`
+ * section (synthetic tasks, inline sequences; text files by name) gives a few batches. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "graph/alloc.h"
+#include "models/data.h"
 #include "models/model.h"
 #include "tests/fuzz/fuzz.h"
 
@@ -78,6 +80,35 @@ static void run(tg_model *m)
     tg_tape_free(tape);
 }
 
+static void load_data(const char *path)
+{
+    tg_cfg c;
+    tg_error err = {0};
+    if (tg_cfg_load_file(&c, path, &err)) return;
+    tg_dataset d;
+    const tg_cfg_node *dn = c.root ? tg_cfg_get(c.root, "data") : NULL;
+    if (dn && tg_data_load(&d, &c, dn, &err) == TG_OK) {
+        for (int val = 0; val < 2; val++) {
+            tg_loader l;
+            tg_error e2 = {0};
+            if (tg_loader_init(&l, &d, val, 2, 3, 1, &e2)) continue;
+            for (int k = 0; k < 3; k++) {
+                const tg_batch *b;
+                tg_loader_next(&l, &b);
+                if (b->B < 1 || b->B > 2 || b->T < 1) fuzz_fail("a batch of %d x %d", b->B, b->T);
+                for (int i = 0; b->tokens && i < b->B * b->T; i++)
+                    if (b->tokens[i] < 0 || b->tokens[i] >= d.vocab || b->targets[i] < 0 || b->targets[i] >= d.vocab)
+                        fuzz_fail("token %d / target %d of a vocabulary of %d", b->tokens[i], b->targets[i], d.vocab);
+            }
+            tg_loader_free(&l);
+        }
+        tg_data_free(&d);
+    } else if (dn && (!err.code || !err.msg[0])) {
+        fuzz_fail("tg_data_load failed without a message");
+    }
+    tg_cfg_free(&c);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     tg_set_memory_limit(64 << 20);
@@ -92,5 +123,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (!err.code || !err.msg[0]) {
         fuzz_fail("tg_model_load failed without a message");
     }
+    load_data(path);
     return 0;
 }
