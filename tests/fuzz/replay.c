@@ -60,7 +60,7 @@ int main(int argc, char **argv)
             names[n++] = strdup(p);
         }
         if (d) closedir(d);
-        qsort(names, (size_t)n, sizeof *names, cmp); /* the same order every time */
+        if (n) qsort(names, (size_t)n, sizeof *names, cmp); /* the same order every time */
         for (int k = 0; k < n; k++) {
             run_file(names[k]);
             free(names[k]);
