@@ -20,7 +20,8 @@ bad="" in_write=0 lost=0 first=$(ck_meta "$r/$ck" step)
 for ((i = 0; i < count; i++)); do
     "$train" --resume "$r" --set train.steps=1000000 --quiet >"$tmp/out" 2>&1 &
     pid=$!
-    sleep "$(printf '0.%03d' $((50 + RANDOM % 250)))"
+    ms=$(((50 + RANDOM % 250) * slow))
+    sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
     kill -9 $pid
     wait $pid 2>/dev/null
     [ -e "$r/$ck.tmp" ] && in_write=$((in_write + 1))

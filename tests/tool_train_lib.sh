@@ -7,6 +7,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # One OpenMP thread: the same float sums in every run (resume is bit-identical only with
 # the same number of threads), and no threads spinning on a loaded CI machine.
 export OMP_NUM_THREADS=1
+# TG_SLOW=k: the tools run k times slower than usual (under valgrind): waits are k times
+# longer, and kill_loop.sh waits k times longer before each kill
+slow=${TG_SLOW:-1}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0
@@ -49,7 +52,7 @@ log_cols() { cut -d, -f1-5 "$1/log.csv"; }
 # and sets rc=timeout after SECONDS)
 wait_exit() {
     local i
-    for ((i = 0; i < $2 * 20; i++)); do
+    for ((i = 0; i < $2 * 20 * slow; i++)); do
         kill -0 "$1" 2>/dev/null || break
         sleep 0.05
     done
@@ -62,7 +65,7 @@ wait_exit() {
 # wait_line FILE REGEX SECONDS: polls FILE until a line matches (returns 1 on timeout)
 wait_line() {
     local i
-    for ((i = 0; i < $3 * 100; i++)); do
+    for ((i = 0; i < $3 * 100 * slow; i++)); do
         grep -qE -- "$2" "$1" 2>/dev/null && return 0
         sleep 0.01
     done
