@@ -217,8 +217,8 @@ static void test_set(void)
         "line\xe2\x80\xa8sep", "next\xc2\x85line", "unicode \xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80",
         "multi\nline\n", "no final newline\nx", "keep\n\n\n", "\nleading newline", "  indented\nx\n",
         "trailing space \nx\n", "tab\tin a\nblock\n", "\n", "\n\n", "a\n\nb", "x\r\ny\n", " \n",
-        "a very long value with many words that would be folded at eighty columns by default "
-        "if the emitter were left to its own devices, which it is not here",
+        ("a very long value with many words that would be folded at eighty columns by default "
+         "if the emitter were left to its own devices, which it is not here"),
     };
     tg_cfg c;
     tg_error err = {0};

@@ -57,7 +57,7 @@ int main(int argc, char **argv)
     int length = 500, topk = 0, warmup = 256;
     double temp = 1;
     uint64_t seed = 1;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* options and their values */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return fputs(USAGE, stdout), 0;
@@ -71,7 +71,6 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--warmup")) warmup = (int)strtol(v, &end, 10);
         else return fprintf(stderr, "sample: unknown option %s\n%s", a, USAGE), 1;
         if (end && (*end || end == v)) return fprintf(stderr, "sample: %s needs a number, got '%s'\n", a, v), 1;
-        i++;
     }
     if (!dir) return fprintf(stderr, "sample: --checkpoint RUN_DIR is required\n%s", USAGE), 1;
     if (length < 0 || length > 10000000 || !(temp > 0) || topk < 0 || warmup < 0)
