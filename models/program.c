@@ -11,33 +11,9 @@
 #include "graph/alloc.h"
 #include "graph/rng.h"
 #include "models/config.h"
-#include "ops/fused.h"
 #include "ops/ops.h"
 
-enum {
-    F_OP,      /* a registry op; static args map to attributes (see attrs_for) */
-    F_AUTO_MM, /* a @ b: matmul, or bmm when b has more than 2 dims */
-    F_T,       /* transpose of the last two dims, or transpose(x, a0, a1) */
-    F_SPLIT,   /* n slices */
-    F_CONST,   /* a scalar tensor from a static expression */
-    F_SCALE,   /* scale by a static expression (inverted for division) */
-};
-
-struct tg_instr {
-    int fn, op;
-    int eq, pos;
-    int n_src, *src;
-    int n_dst, dst[TG_EQ_MAX_LHS];
-    int n_sarg;
-    const tg_expr *sarg[8];
-    int ta, tb, inv;
-    int hoist;  /* run once over the whole sequence (tg_program_plan_hoist) */
-    int root;   /* the instruction whose fused group runs this one (itself for the root),
-                   -1 if none (tg_program_fuse) */
-    tg_fused_code *code; /* a group's root: the program, its external inputs (slots) */
-    int n_fin, fin[TG_FUSED_MAX_IN];
-    int fuse_off;        /* a group's root: run the members one by one after all */
-};
+#include "models/program_impl.h"
 
 /* The functions: name, how it runs, the op, tensor args [min,max], static args [min,max]. */
 typedef struct fn_row {
@@ -498,7 +474,7 @@ int tg_program_compile(tg_program *p, const char *src, int len, tg_prog_error *e
 
 typedef struct run_ctx { tg_program *p; } run_ctx;
 
-static int lookup(void *ctx, const char *name, double *v)
+int tg_program_lookup(void *ctx, const char *name, double *v)
 {
     tg_program *p = ctx;
     tg_symbol *s = tg_program_find(p, name);
@@ -527,7 +503,7 @@ static int sint(tg_program *p, tg_tape *t, const tg_instr *in, int k, int *out, 
 {
     double v;
     tg_parse_error pe;
-    if (tg_expr_eval(in->sarg[k], lookup, p, &v, &pe)) return rfail(p, t, in, e, "%s", pe.msg);
+    if (tg_expr_eval(in->sarg[k], tg_program_lookup, p, &v, &pe)) return rfail(p, t, in, e, "%s", pe.msg);
     if (v != floor(v) || fabs(v) > 1e9) return rfail(p, t, in, e, "a size, axis or count must be a whole number, got %g", v);
     *out = (int)v;
     return 0;
@@ -536,7 +512,7 @@ static int sint(tg_program *p, tg_tape *t, const tg_instr *in, int k, int *out, 
 static int sreal(tg_program *p, tg_tape *t, const tg_instr *in, int k, double *out, tg_prog_error *e)
 {
     tg_parse_error pe;
-    if (tg_expr_eval(in->sarg[k], lookup, p, out, &pe)) return rfail(p, t, in, e, "%s", pe.msg);
+    if (tg_expr_eval(in->sarg[k], tg_program_lookup, p, out, &pe)) return rfail(p, t, in, e, "%s", pe.msg);
     return 0;
 }
 
@@ -588,8 +564,8 @@ static int all_zero_mask(const tg_tensor *x, const tg_tensor *mask)
     return 1;
 }
 
-static tg_tensor *run_one(tg_program *p, tg_tape *t, const tg_instr *in, tg_tensor **slots,
-                          tg_prog_error *e)
+tg_tensor *tg_program_run_one(tg_program *p, tg_tape *t, const tg_instr *in, tg_tensor **slots,
+                              tg_prog_error *e)
 {
     tg_tensor *src[64];
     for (int k = 0; k < in->n_src; k++) src[k] = slots[in->src[k]];
@@ -642,270 +618,6 @@ static tg_tensor *run_one(tg_program *p, tg_tape *t, const tg_instr *in, tg_tens
     }
 }
 
-/* ---- fusion: chains of elementwise ops as one op ---- */
-
-/* The fused opcode of an instruction, or -1 if it is not elementwise. */
-static int fu_op(const tg_program *p, const tg_instr *in, double *imm)
-{
-    *imm = 0;
-    if (in->fn == F_SCALE) { /* a factor known now: no B or T in it */
-        tg_parse_error pe;
-        double prev_b = p->dim_B, prev_t = p->dim_T, k1, k2;
-        tg_program *q = (tg_program *)p;
-        q->dim_B = 1, q->dim_T = 1;
-        int r1 = tg_expr_eval(in->sarg[0], lookup, q, &k1, &pe);
-        q->dim_B = 2, q->dim_T = 3;
-        int r2 = tg_expr_eval(in->sarg[0], lookup, q, &k2, &pe);
-        q->dim_B = prev_b, q->dim_T = prev_t;
-        if (r1 || r2 || k1 != k2 || (in->inv && k1 == 0)) return -1;
-        *imm = in->inv ? 1 / k1 : k1;
-        return TG_FU_SCALE;
-    }
-    if (in->fn != F_OP) return -1;
-    switch (in->op) {
-    case TG_OP_ADD: return TG_FU_ADD;
-    case TG_OP_SUB: return TG_FU_SUB;
-    case TG_OP_MUL: return TG_FU_MUL;
-    case TG_OP_DIV: return TG_FU_DIV;
-    case TG_OP_NEG: return TG_FU_NEG;
-    case TG_OP_TANH: return TG_FU_TANH;
-    case TG_OP_SIGMOID: return TG_FU_SIGMOID;
-    case TG_OP_RELU: return TG_FU_RELU;
-    case TG_OP_EXP: return TG_FU_EXP;
-    case TG_OP_LOG: return TG_FU_LOG;
-    case TG_OP_SQRT: return TG_FU_SQRT;
-    case TG_OP_GELU: return TG_FU_GELU;
-    default: return -1;
-    }
-}
-
-static int find_root(const tg_program *p, int i)
-{
-    while (p->ins[i].root >= 0 && p->ins[i].root != i) i = p->ins[i].root;
-    return i;
-}
-
-/* Collects group r's members (instruction order) and external inputs; -1 if too big. */
-static int group_of(tg_program *p, int r, int *mem, int *n_mem, int *fin, int *n_fin)
-{
-    *n_mem = *n_fin = 0;
-    for (int j = 0; j <= r; j++)
-        if (p->ins[j].root >= 0 && find_root(p, j) == r) {
-            if (*n_mem == TG_FUSED_MAX_INS) return -1;
-            mem[(*n_mem)++] = j;
-        }
-    for (int k = 0; k < *n_mem; k++) {
-        const tg_instr *in = &p->ins[mem[k]];
-        for (int q = 0; q < in->n_src; q++) {
-            int sl = in->src[q], inner = 0, seen = 0;
-            for (int m = 0; m < *n_mem && !inner; m++) inner = p->ins[mem[m]].dst[0] == sl;
-            for (int m = 0; m < *n_fin && !seen; m++) seen = fin[m] == sl;
-            if (inner || seen) continue;
-            if (*n_fin == TG_FUSED_MAX_IN) return -1;
-            fin[(*n_fin)++] = sl;
-        }
-    }
-    return 0;
-}
-
-int tg_program_fuse(tg_program *p, const int *keep, int n_keep)
-{
-    int *uses = tg_calloc((size_t)(p->n_slots ? p->n_slots : 1), sizeof *uses);
-    if (!uses) return -1;
-    for (int i = 0; i < p->n_ins; i++)
-        for (int k = 0; k < p->ins[i].n_src; k++) uses[p->ins[i].src[k]]++;
-    for (int i = 0; i < n_keep; i++)
-        if (keep[i] >= 0) uses[keep[i]] += 2; /* must exist: never inside a group */
-    for (int i = 0; i < p->n_syms; i++)
-        if (p->syms[i].kind == TG_SYM_STATE && p->syms[i].slot >= 0) uses[p->syms[i].slot] += 2;
-    int *prod = tg_malloc(sizeof *prod * (size_t)(p->n_slots ? p->n_slots : 1));
-    if (!prod) return tg_free(uses), -1;
-    for (int i = 0; i < p->n_slots; i++) prod[i] = -1;
-    double imm;
-    /* each elementwise instruction absorbs the groups of its elementwise sources whose
-     * value nothing else reads */
-    for (int i = 0; i < p->n_ins; i++) {
-        tg_instr *in = &p->ins[i];
-        in->root = -1;
-        in->code = NULL;
-        in->fuse_off = 0;
-        if (in->n_dst == 1) prod[in->dst[0]] = i;
-        if (fu_op(p, in, &imm) < 0) continue;
-        in->root = i;
-        for (int k = 0; k < in->n_src; k++) {
-            int j = prod[in->src[k]];
-            if (j < 0 || p->ins[j].root < 0 || uses[in->src[k]] != 1) continue;
-            int rj = find_root(p, j);
-            p->ins[rj].root = i;
-            int mem[TG_FUSED_MAX_INS + 1], n_mem, fin[TG_FUSED_MAX_IN], n_fin;
-            if (group_of(p, i, mem, &n_mem, fin, &n_fin)) p->ins[rj].root = rj; /* too big: keep apart */
-        }
-    }
-    /* the programs of groups of two or more */
-    int rc = 0;
-    for (int r = 0; r < p->n_ins && !rc; r++) {
-        tg_instr *root = &p->ins[r];
-        if (root->root != r) continue;
-        int mem[TG_FUSED_MAX_INS], n_mem;
-        if (group_of(p, r, mem, &n_mem, root->fin, &root->n_fin) || n_mem < 2) continue;
-        tg_fused_code *code = tg_arena_alloc(&p->arena, sizeof *code, 16);
-        if (!code) {
-            rc = -1;
-            break;
-        }
-        memset(code, 0, sizeof *code);
-        code->n_in = root->n_fin;
-        code->n_ins = n_mem;
-        for (int k = 0; k < n_mem; k++) {
-            const tg_instr *in = &p->ins[mem[k]];
-            tg_fused_ins *fi = &code->ins[k];
-            fi->op = (uint8_t)fu_op(p, in, &fi->imm);
-            for (int q = 0; q < in->n_src && q < 2; q++) {
-                int sl = in->src[q], reg = -1;
-                for (int m = 0; m < k && reg < 0; m++)
-                    if (p->ins[mem[m]].dst[0] == sl) reg = code->n_in + m;
-                for (int m = 0; m < root->n_fin && reg < 0; m++)
-                    if (root->fin[m] == sl) reg = m;
-                if (q == 0) fi->a = fi->b = (uint8_t)reg;
-                else fi->b = (uint8_t)reg;
-            }
-        }
-        root->code = code;
-    }
-    /* a lone elementwise instruction is not a group */
-    for (int i = 0; i < p->n_ins; i++)
-        if (p->ins[i].root >= 0 && !p->ins[find_root(p, i)].code) p->ins[i].root = -1;
-    p->fused = 1;
-    tg_free(uses);
-    tg_free(prod);
-    return rc;
-}
-
-/* A fused group: one op, or, when its inputs' shapes do not fit one (a column
- * broadcast, say), its members one by one. */
-static int fits_fused(tg_tensor *const *x, int n)
-{
-    const tg_tensor *full = x[0];
-    for (int k = 1; k < n; k++)
-        if (x[k]->numel > full->numel) full = x[k];
-    int C = full->ndim ? full->shape[full->ndim - 1] : 1;
-    for (int k = 0; k < n; k++) {
-        const tg_tensor *a = x[k];
-        if (a->numel == 1 && full->numel > 1) continue;
-        if (a->ndim == full->ndim && !memcmp(a->shape, full->shape, sizeof(int) * (size_t)a->ndim)) continue;
-        if (a->numel == C && a->ndim >= 1 && a->ndim <= full->ndim && a->shape[a->ndim - 1] == C) continue;
-        return 0;
-    }
-    return 1;
-}
-
-static void run_group(tg_program *p, tg_tape *t, int r, tg_tensor **slots, tg_prog_error *e)
-{
-    tg_instr *root = &p->ins[r];
-    tg_tensor *x[TG_FUSED_MAX_IN];
-    for (int k = 0; k < root->n_fin; k++)
-        if (!(x[k] = slots[root->fin[k]])) break;
-    if (root->n_fin > 0 && x[root->n_fin - 1] && fits_fused(x, root->n_fin)) {
-        slots[root->dst[0]] = tg_fused(t, root->code, root->n_fin, x);
-        return;
-    }
-    for (int j = 0; j <= r && !t->err.code; j++)
-        if (p->ins[j].root >= 0 && find_root(p, j) == r) {
-            tg_tape_set_label(t, p->labels[p->ins[j].eq]);
-            slots[p->ins[j].dst[0]] = run_one(p, t, &p->ins[j], slots, e);
-        }
-}
-
-/* ---- hoisting: the per-step part that does not depend on the state ---- */
-
-/* Ops that treat each row (each sequence position) alike, so that running them once
- * on [B,T,C] equals running them on every step's [B,C]. */
-static int rowwise(const tg_instr *in)
-{
-    if (in->fn == F_SCALE) return 1;
-    if (in->fn == F_AUTO_MM) return !in->ta; /* x @ W: rows of x map to rows of the result */
-    if (in->fn != F_OP) return 0;
-    switch (in->op) {
-    case TG_OP_ADD: case TG_OP_SUB: case TG_OP_MUL: case TG_OP_DIV: case TG_OP_NEG:
-    case TG_OP_TANH: case TG_OP_SIGMOID: case TG_OP_RELU: case TG_OP_EXP: case TG_OP_LOG:
-    case TG_OP_SQRT: case TG_OP_GELU:
-        return 1;
-    default: return 0;
-    }
-}
-
-int tg_program_plan_hoist(tg_program *p, tg_tensor *const *slots)
-{
-    /* per slot: 0 unknown / per step, 1 invariant (a parameter or a number), 2 varies
-     * with the step's input only */
-    uint8_t *kind = tg_calloc((size_t)(p->n_slots ? p->n_slots : 1), 1);
-    if (!kind) return -1;
-    for (int i = 0; i < p->n_syms; i++) {
-        const tg_symbol *s = &p->syms[i];
-        if (s->in_slot < 0) continue;
-        if (s->kind == TG_SYM_INPUT) kind[s->in_slot] = 2;
-        if (s->kind == TG_SYM_PARAM) kind[s->in_slot] = 1;
-    }
-    p->n_hoist = 0;
-    for (int i = 0; i < p->n_ins; i++) {
-        tg_instr *in = &p->ins[i];
-        in->hoist = 0;
-        if (in->fn == F_CONST) {
-            kind[in->dst[0]] = 1;
-            continue;
-        }
-        if (!rowwise(in)) continue;
-        int vary = 0, ok = 1;
-        for (int k = 0; k < in->n_src && ok; k++) {
-            int sl = in->src[k];
-            if (kind[sl] == 2) {
-                vary = 1;
-                /* matmul: only the left operand may vary (x @ W, not W @ x) */
-                if (in->fn == F_AUTO_MM && k == 1) ok = 0;
-            } else if (kind[sl] == 1) {
-                /* an invariant operand of a varying one must broadcast alike onto [B,C]
-                 * and [B,T,C]: a number, a vector [C], or [1,C] */
-                const tg_tensor *t = slots[sl];
-                if (in->fn == F_AUTO_MM) ok = t && t->ndim == (k == 1 ? 2 : 1);
-                else ok = !t || t->ndim <= 1 || (t->ndim == 2 && t->shape[0] == 1);
-            } else {
-                ok = 0;
-            }
-        }
-        if (!ok || !vary) continue;
-        in->hoist = 1;
-        kind[in->dst[0]] = 2;
-        p->n_hoist++;
-    }
-    for (int i = 0; i < p->n_ins; i++) { /* a group half hoisted runs unfused */
-        tg_instr *in = &p->ins[i];
-        if (in->root >= 0 && in->hoist != p->ins[find_root(p, i)].hoist) p->ins[find_root(p, i)].fuse_off = 1;
-    }
-    tg_free(kind);
-    p->planned = 1;
-    return 0;
-}
-
-int tg_program_per_step_use(const tg_program *p, int slot)
-{
-    for (int i = 0; i < p->n_ins; i++) {
-        const tg_instr *in = &p->ins[i];
-        if (in->hoist) continue;
-        for (int k = 0; k < in->n_src; k++)
-            if (in->src[k] == slot) return 1;
-    }
-    for (int i = 0; i < p->n_syms; i++) /* a state's next value */
-        if (p->syms[i].slot == slot && p->syms[i].kind == TG_SYM_STATE) return 1;
-    return 0;
-}
-
-int tg_program_hoisted(const tg_program *p, int k)
-{
-    for (int i = 0; i < p->n_ins; i++)
-        if (p->ins[i].hoist && k-- == 0) return p->ins[i].dst[0];
-    return -1;
-}
-
 int tg_program_run(tg_program *p, tg_tape *tape, tg_tensor **slots, tg_prog_error *e)
 {
     e->pos = -1;
@@ -916,11 +628,11 @@ int tg_program_run(tg_program *p, tg_tape *tape, tg_tensor **slots, tg_prog_erro
         /* numbers (F_CONST) run in both halves: a hoisted op may use one */
         if (in->fn != F_CONST && (p->mode == TG_RUN_HOISTED ? !in->hoist : p->mode == TG_RUN_STEP && in->hoist))
             continue;
-        int fused = !p->no_fuse && in->root >= 0 && !p->ins[find_root(p, i)].fuse_off;
+        int fused = !p->no_fuse && in->root >= 0 && !p->ins[tg_program_root(p, i)].fuse_off;
         if (fused && !in->code) continue; /* a member: its group runs at the root */
         tg_tape_set_label(tape, p->labels[in->eq]);
         if (fused) {
-            run_group(p, tape, i, slots, e);
+            tg_program_run_group(p, tape, i, slots, e);
         } else if (in->fn == F_SPLIT) {
             int n = in->n_dst, axis = -1;
             if (sint(p, tape, in, 0, &n, e) || (in->n_sarg > 1 && sint(p, tape, in, 1, &axis, e)))
@@ -933,7 +645,7 @@ int tg_program_run(tg_program *p, tg_tape *tape, tg_tensor **slots, tg_prog_erro
             if (tg_split(tape, slots[in->src[0]], axis, n, parts) == TG_OK)
                 for (int k = 0; k < n; k++) slots[in->dst[k]] = parts[k];
         } else {
-            slots[in->dst[0]] = run_one(p, tape, in, slots, e);
+            slots[in->dst[0]] = tg_program_run_one(p, tape, in, slots, e);
         }
         if (tape->err.code) {
             if (e->pos < 0) {

@@ -204,6 +204,22 @@ void TG_K(fused_backward)(tg_node *n)
 }
 
 #if TG_ONCE
+int tg_fused_fits(tg_tensor *const *x, int n)
+{
+    const tg_tensor *full = x[0];
+    for (int k = 1; k < n; k++)
+        if (x[k]->numel > full->numel) full = x[k];
+    int C = full->ndim ? full->shape[full->ndim - 1] : 1;
+    for (int k = 0; k < n; k++) {
+        const tg_tensor *a = x[k];
+        if (a->numel == 1) continue;
+        if (a->ndim == full->ndim && !memcmp(a->shape, full->shape, sizeof(int) * (size_t)a->ndim)) continue;
+        if (a->numel == C && a->ndim >= 1 && a->ndim <= full->ndim && a->shape[a->ndim - 1] == C) continue;
+        return k;
+    }
+    return -1;
+}
+
 /* the output has the full inputs' shape; the others are rows [C] or [1..,C], or scalars */
 static int check(tg_node *n, tg_tensor *out, tg_error *err)
 {
@@ -215,19 +231,15 @@ static int check(tg_node *n, tg_tensor *out, tg_error *err)
         if (in_->op >= TG_FU_COUNT || in_->a >= code->n_in + j || in_->b >= code->n_in + j)
             return tg_check_fail(err, TG_ERR_INVALID, n, "instruction %d is invalid", j);
     }
+    int bad = tg_fused_fits(n->in, n->n_in);
     const tg_tensor *full = n->in[0];
     for (int k = 1; k < n->n_in; k++)
         if (n->in[k]->numel > full->numel) full = n->in[k];
-    int C = full->ndim ? full->shape[full->ndim - 1] : 1;
-    for (int k = 0; k < n->n_in; k++) {
-        const tg_tensor *x = n->in[k];
-        int ok = x->numel == 1 || (x->ndim == full->ndim && !memcmp(x->shape, full->shape, sizeof(int) * (size_t)x->ndim));
-        if (!ok && x->numel == C && x->ndim >= 1 && x->shape[x->ndim - 1] == C && x->ndim <= full->ndim) ok = 1;
-        if (!ok) {
-            char sa[64], sb[64];
-            return tg_check_fail(err, TG_ERR_SHAPE, n, "input %d %s is neither %s, a row [%d] nor a scalar", k + 1,
-                                 tg_shape_str(x, sa, sizeof sa), tg_shape_str(full, sb, sizeof sb), C);
-        }
+    if (bad >= 0) {
+        char sa[64], sb[64];
+        int C = full->ndim ? full->shape[full->ndim - 1] : 1;
+        return tg_check_fail(err, TG_ERR_SHAPE, n, "input %d %s is neither %s, a row [%d] nor a scalar", bad + 1,
+                             tg_shape_str(n->in[bad], sa, sizeof sa), tg_shape_str(full, sb, sizeof sb), C);
     }
     out->ndim = full->ndim;
     memcpy(out->shape, full->shape, sizeof out->shape);

@@ -1,0 +1,44 @@
+/* program_impl.h: what program.c (compiling, running) and program_opt.c (fusion,
+ * hoisting) share: the instruction and the few internal entry points. Not public. */
+#ifndef TG_PROGRAM_IMPL_H
+#define TG_PROGRAM_IMPL_H
+
+#include "models/program.h"
+#include "ops/fused.h"
+
+enum {
+    F_OP,      /* a registry op; static args map to attributes (see attrs_for) */
+    F_AUTO_MM, /* a @ b: matmul, or bmm when b has more than 2 dims */
+    F_T,       /* transpose of the last two dims, or transpose(x, a0, a1) */
+    F_SPLIT,   /* n slices */
+    F_CONST,   /* a scalar tensor from a static expression */
+    F_SCALE,   /* scale by a static expression (inverted for division) */
+};
+
+struct tg_instr {
+    int fn, op;
+    int eq, pos;
+    int n_src, *src;
+    int n_dst, dst[TG_EQ_MAX_LHS];
+    int n_sarg;
+    const tg_expr *sarg[8];
+    int ta, tb, inv;
+    int hoist;  /* run once over the whole sequence (tg_program_plan_hoist) */
+    int root;   /* the instruction whose fused group runs this one (itself for the root),
+                   -1 if none (tg_program_fuse) */
+    tg_fused_code *code; /* a group's root: the program, its external inputs (slots) */
+    int n_fin, fin[TG_FUSED_MAX_IN];
+    int fuse_off;        /* a group's root: run the members one by one after all */
+};
+
+/* A hyper-parameter's or dimension's value for tg_expr_eval (ctx: the program). */
+int tg_program_lookup(void *ctx, const char *name, double *v);
+/* Runs one instruction (not a split); its output, or NULL with the tape's error. */
+tg_tensor *tg_program_run_one(tg_program *p, tg_tape *t, const tg_instr *in, tg_tensor **slots,
+                              tg_prog_error *e);
+/* The root of instruction i's fused group (i itself if none). */
+int tg_program_root(const tg_program *p, int i);
+/* Runs the fused group rooted at r: one fused op, or its members one by one. */
+void tg_program_run_group(tg_program *p, tg_tape *t, int r, tg_tensor **slots, tg_prog_error *e);
+
+#endif
