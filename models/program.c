@@ -40,6 +40,7 @@ static const fn_row FUNCS[] = {
     {"dropout", F_OP, TG_OP_DROPOUT, 1, 1, 1, 1}, {"embedding", F_OP, TG_OP_EMBEDDING, 2, 2, 0, 0},
     {"one_hot", F_OP, TG_OP_ONE_HOT, 1, 1, 1, 1},
     {"cross_entropy", F_OP, TG_OP_CROSS_ENTROPY, 2, 3, 0, 0},
+    {"attention", F_OP, TG_OP_ATTENTION, 3, 4, 1, 3},
 };
 #define N_FUNCS ((int)(sizeof FUNCS / sizeof *FUNCS))
 
@@ -544,6 +545,10 @@ static int attrs_for(tg_program *p, tg_tape *t, const tg_instr *in, tg_attrs *a,
         a->f = 1e-5;
         return in->n_sarg ? sreal(p, t, in, 0, &a->f, e) : 0;
     case TG_OP_MASKED_FILL: case TG_OP_SCALE: return sreal(p, t, in, 0, &a->f, e);
+    case TG_OP_ATTENTION: /* heads [, causal [, scale]] */
+        if (sint(p, t, in, 0, &a->i[0], e) || (in->n_sarg > 1 && sint(p, t, in, 1, &a->i[1], e)))
+            return -1;
+        return in->n_sarg > 2 ? sreal(p, t, in, 2, &a->f, e) : 0;
     case TG_OP_DROPOUT:
         if (sreal(p, t, in, 0, &a->f, e)) return -1;
         if (!p->training) a->f = 0;
@@ -614,6 +619,8 @@ tg_tensor *tg_program_run_one(tg_program *p, tg_tape *t, const tg_instr *in, tg_
     default:
         if (attrs_for(p, t, in, &a, e)) return NULL;
         if (in->op == TG_OP_MASKED_FILL && all_zero_mask(src[0], src[1])) return src[0];
+        if (in->op == TG_OP_ATTENTION && in->n_src == 4 && all_zero_mask(src[0], src[3]))
+            return tg_op_apply(t, TG_OP_ATTENTION, 3, src, &a); /* no padding: no mask to read */
         return tg_op_apply(t, (tg_op_id)in->op, in->n_src, src, &a);
     }
 }

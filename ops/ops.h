@@ -28,7 +28,7 @@
 #define TG_OP_LIST_B(X)                                                            \
     X(EMBEDDING, embedding) X(ONE_HOT, one_hot) X(MASKED_FILL, masked_fill)        \
     X(LAYERNORM, layernorm) X(CROSS_ENTROPY, cross_entropy) X(MSE, mse)            \
-    X(DROPOUT, dropout) X(FUSED, fused)
+    X(DROPOUT, dropout) X(FUSED, fused) X(ATTENTION, attention)
 
 typedef enum tg_op_id {
 #define TG_X(U, l) TG_OP_##U,
@@ -81,6 +81,16 @@ tg_tensor *tg_fused(tg_tape *t, const struct tg_fused_code *code, int n_in, tg_t
 /* -1 if the n inputs fit one fused op (each the largest one's shape, a row of its last
  * dim, or a scalar), else the index of the first that does not. */
 int tg_fused_fits(tg_tensor *const *x, int n);
+
+/* --- attention --- */
+/* Multi-head scaled dot-product attention, one node: q [B,T,C], k and v [B,S,C], heads
+ * dividing C; y [B,T,C] = the heads (column blocks of width d = C / heads) of
+ * softmax(scale q_h k_h^T, with -1e9 where mask != 0 or, if causal, where s > t) v_h,
+ * concatenated. mask (NULL: none) broadcasts to [B,heads,T,S] and gets no gradient;
+ * scale 0 means 1 / sqrt(d). The same values as the long-hand products, masked_fill and
+ * softmax, without their copies; saves only the [B,heads,T,S] probabilities. */
+tg_tensor *tg_attention(tg_tape *t, tg_tensor *q, tg_tensor *k, tg_tensor *v, tg_tensor *mask,
+                        int heads, int causal, double scale);
 
 /* --- last-axis normalisers; stable for inputs of 1e4 --- */
 tg_tensor *tg_softmax(tg_tape *t, tg_tensor *x);

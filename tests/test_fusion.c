@@ -71,6 +71,20 @@ static void compare(const char *cfg, const char *const *sets, int n_sets, int ex
     if (expect_fused) CHECK(f1 > 0 && n1 < n2 && n2 < n0);
 }
 
+/* Two spellings of one model (sets a and b): the same loss and gradients */
+static void same(const char *cfg, const char *const *a, int na, const char *const *b, int nb)
+{
+    static double g0[1 << 20], g1[1 << 20];
+    int64_t n0, f0, n1, f1;
+    double l0 = run(cfg, a, na, 1, 1, g0, &n0, &f0), l1 = run(cfg, b, nb, 1, 1, g1, &n1, &f1);
+    double worst = 0;
+    for (int i = 0; i < (1 << 20); i++) worst = fmax(worst, fabs(g1[i] - g0[i]));
+    printf("%s: %lld nodes against %lld; loss %.15g against %.15g, gradients differ by %.3g\n", cfg,
+           (long long)n0, (long long)n1, l0, l1, worst);
+    CHECK_NEAR(l1, l0, 1e-12);
+    CHECK_NEAR(worst, 0, 1e-12);
+}
+
 int main(void)
 {
     const char *lstm[] = {"model.input.dim=6", "model.layers.0.hidden=7", "model.input.vocab=11"};
@@ -79,6 +93,13 @@ int main(void)
     compare("../configs/gru.yaml", gru, 3, 1);
     const char *tr[] = {"model.input.dim=8", "model.input.max_len=8", "model.input.vocab=11"};
     compare("../configs/transformer.yaml", tr, 3, 0); /* nothing to fuse: its chains end in products */
+    /* the built-in block's attention op against the block written out long-hand */
+    const char *lh[] = {"model.input.dim=8", "model.input.max_len=8", "model.input.vocab=11",
+                        "model.layers.0.block=../tests/blocks/transformer_longhand.yaml",
+                        "model.layers.1.block=../tests/blocks/transformer_longhand.yaml",
+                        "model.layers.2.block=../tests/blocks/transformer_longhand.yaml",
+                        "model.layers.3.block=../tests/blocks/transformer_longhand.yaml"};
+    same("../configs/transformer.yaml", tr, 3, lh, 7);
     /* the benchmark's user-written LSTM, its gates named one by one */
     const char *user[] = {"model.input.dim=6", "model.layers.0.hidden=7", "model.input.vocab=11",
                           "model.layers.0.cell=../bench/cells/my_lstm.yaml"};

@@ -1,0 +1,239 @@
+/* attention.c: multi-head scaled dot-product attention as one op, the long-hand
+ *
+ *   qh, kh, vh = the heads of q, k, v          ([B,T,C] -> [B,NH,T,d], d = C / NH)
+ *   scores = scale * qh @ kh^T                 [B,NH,T,S]
+ *   masked = scores, with -1e9 where the mask is non-zero (and where s > t if causal)
+ *   P = softmax(masked)                        over s
+ *   y = (P @ vh) with the heads concatenated   [B,T,C]
+ *
+ * without its copies: the heads are read and written in place as column blocks of q,
+ * k, v and y (leading dimension C), and the mask, the softmax and the two products of
+ * one (batch entry, head) run while its T x S scores are in cache. Same values as the
+ * long-hand form (tests/test_attention.c); it saves only P.
+ *
+ * Dimension letters: B batch, T query positions, S key positions, C width, NH heads,
+ * d = C / NH, L = B * NH (batch entry, head) pairs.
+ *   inputs: q [B,T,C], k [B,S,C], v [B,S,C], optional mask (no gradient) broadcasting
+ *           to [B,NH,T,S] (padding: [B,1,1,S]; a causal mask: [T,S])
+ *   attributes: i[0] = NH, i[1] = causal (1: s > t is masked), f = scale (0 means
+ *           1 / sqrt(d))
+ *   backward, per pair, with dP = dy vh^T:
+ *     dvh += P^T dy,   dS = P * (dP - sum_s dP P), 0 where masked,
+ *     dqh += scale dS kh,   dkh += scale dS^T qh
+ *   saved: P [L,T,S]; then the thread count at record time and one T x S scratch per
+ *   thread for dS.
+ */
+#include <string.h>
+
+#include "ops/gemm.h"
+#include "ops/op.h"
+#include "ops/vmath.h"
+
+#define MASKED ((real)-1e9) /* what masked_fill(scores, mask, -1e9) writes */
+
+typedef struct geo {
+    int B, T, S, C, NH, d, causal;
+    real scale;
+    const real *M;  /* the mask or NULL */
+    int64_t ms[4];  /* its strides over (b, h, t, s); 0 where it broadcasts */
+} geo;
+
+static void get_geo(const tg_node *n, geo *g)
+{
+    const tg_tensor *q = n->in[0], *k = n->in[1];
+    g->B = q->shape[0];
+    g->T = q->shape[1];
+    g->C = q->shape[2];
+    g->S = k->shape[1];
+    g->NH = n->a.i[0];
+    g->d = g->C / g->NH;
+    g->causal = n->a.i[1];
+    g->scale = n->a.f != 0 ? (real)n->a.f : 1 / sqrt((real)g->d);
+    g->M = NULL;
+    memset(g->ms, 0, sizeof g->ms);
+    if (n->n_in > 3) {
+        const tg_tensor *m = n->in[3];
+        const int full[4] = {g->B, g->NH, g->T, g->S};
+        int64_t st = 1;
+        for (int i = m->ndim - 1, j = 3; i >= 0; i--, j--) {
+            g->ms[j] = m->shape[i] == 1 && full[j] != 1 ? 0 : st;
+            st *= m->shape[i];
+        }
+        g->M = m->data;
+    }
+}
+
+static int masked(const geo *g, int b, int h, int t, int s)
+{
+    if (g->causal && s > t) return 1;
+    return g->M && g->M[b * g->ms[0] + h * g->ms[1] + t * g->ms[2] + s * g->ms[3]] != 0;
+}
+
+/* P (T,S) holds scale q k^T; masks it and takes the softmax of each row in place */
+static void mask_softmax(const geo *g, int b, int h, real *P)
+{
+    int S = g->S;
+    for (int t = 0; t < g->T; t++) {
+        real *p = P + (int64_t)t * S;
+        if (g->M || g->causal)
+            for (int s = 0; s < S; s++)
+                if (masked(g, b, h, t, s)) p[s] = MASKED;
+        real m = p[0], sum = 0;
+        _Pragma("omp simd reduction(max:m)") for (int s = 1; s < S; s++) m = p[s] > m ? p[s] : m;
+        _Pragma("omp simd reduction(+:sum)") for (int s = 0; s < S; s++) {
+            p[s] = TG_EXP(p[s] - m);
+            sum += p[s];
+        }
+        real inv = 1 / sum;
+        _Pragma("omp simd") for (int s = 0; s < S; s++) p[s] *= inv;
+    }
+}
+
+/* pair l = (b, h): P_l = softmax(mask(scale q_bh k_bh^T)), y_bh = P_l v_bh */
+static void pair_forward(const geo *g, const real *Q, const real *K, const real *V, real *Y,
+                         real *P, int64_t l)
+{
+    int b = (int)(l / g->NH), h = (int)(l % g->NH), T = g->T, S = g->S, C = g->C, d = g->d;
+    int64_t qo = (int64_t)b * T * C + (int64_t)h * d, ko = (int64_t)b * S * C + (int64_t)h * d;
+    real *p = P + l * T * S;
+    TG_K(tg_gemm)(0, 1, T, S, d, g->scale, Q + qo, C, K + ko, C, 0, p, S);
+    mask_softmax(g, b, h, p);
+    TG_K(tg_gemm)(0, 0, T, d, S, 1, p, S, V + ko, C, 0, Y + qo, C);
+}
+
+/* pair l's gradients into dQ, dK, dV (each may be NULL), with dS (T,S) as scratch */
+static void pair_backward(const geo *g, const real *Q, const real *K, const real *V,
+                          const real *P, const real *G, real *dQ, real *dK, real *dV, real *dS,
+                          int64_t l)
+{
+    int b = (int)(l / g->NH), h = (int)(l % g->NH), T = g->T, S = g->S, C = g->C, d = g->d;
+    int64_t qo = (int64_t)b * T * C + (int64_t)h * d, ko = (int64_t)b * S * C + (int64_t)h * d;
+    const real *p = P + l * T * S;
+    if (dV) TG_K(tg_gemm)(1, 0, S, d, T, 1, p, S, G + qo, C, 1, dV + ko, C);
+    if (!dQ && !dK) return;
+    TG_K(tg_gemm)(0, 1, T, S, d, 1, G + qo, C, V + ko, C, 0, dS, S); /* dP */
+    for (int t = 0; t < T; t++) {
+        const real *pr = p + (int64_t)t * S;
+        real *ds = dS + (int64_t)t * S, sum = 0;
+        _Pragma("omp simd reduction(+:sum)") for (int s = 0; s < S; s++) sum += ds[s] * pr[s];
+        _Pragma("omp simd") for (int s = 0; s < S; s++) ds[s] = pr[s] * (ds[s] - sum);
+        if (g->M || g->causal) /* a masked score is a constant: no gradient flows through it */
+            for (int s = 0; s < S; s++)
+                if (masked(g, b, h, t, s)) ds[s] = 0;
+    }
+    if (dQ) TG_K(tg_gemm)(0, 0, T, d, S, g->scale, dS, S, K + ko, C, 1, dQ + qo, C);
+    if (dK) TG_K(tg_gemm)(1, 0, S, d, T, g->scale, dS, S, Q + qo, C, 1, dK + ko, C);
+}
+
+void TG_K(attention_forward)(tg_node *n)
+{
+    geo g;
+    get_geo(n, &g);
+    const real *Q = n->in[0]->data, *K = n->in[1]->data, *V = n->in[2]->data;
+    real *Y = n->out->data, *P = n->saved;
+    int64_t L = (int64_t)g.B * g.NH;
+    P[L * g.T * g.S] = (real)omp_get_max_threads(); /* what saved() sized the scratch for */
+    TG_PARALLEL_FOR(l, L, L * g.T * g.S, pair_forward(&g, Q, K, V, Y, P, l));
+}
+
+static real *grad_of(tg_tensor *x) { return x->requires_grad ? x->grad : NULL; }
+
+void TG_K(attention_backward)(tg_node *n)
+{
+    geo g;
+    get_geo(n, &g);
+    const real *Q = n->in[0]->data, *K = n->in[1]->data, *V = n->in[2]->data;
+    const real *P = n->saved, *G = n->out->grad;
+    real *dQ = grad_of(n->in[0]), *dK = grad_of(n->in[1]), *dV = grad_of(n->in[2]);
+    int64_t L = (int64_t)g.B * g.NH, TS = (int64_t)g.T * g.S;
+    real *scratch = (real *)P + L * TS + 1;
+    int nt = (int)P[L * TS];
+    if (L < 2 || L * TS <= TG_PAR_MIN || omp_in_parallel()) nt = 1;
+    if (nt == 1) {
+        for (int64_t l = 0; l < L; l++) pair_backward(&g, Q, K, V, P, G, dQ, dK, dV, scratch, l);
+        return;
+    }
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t l = 0; l < L; l++)
+        pair_backward(&g, Q, K, V, P, G, dQ, dK, dV, scratch + TS * omp_get_thread_num(), l);
+}
+
+#if TG_ONCE
+static int check(tg_node *n, tg_tensor *out, tg_error *err)
+{
+    const tg_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2];
+    char sq[64], sk[64], sv[64];
+    int NH = n->a.i[0];
+    if (q->ndim != 3 || k->ndim != 3 || v->ndim != 3 || k->shape[0] != q->shape[0] ||
+        v->shape[0] != q->shape[0] || k->shape[2] != q->shape[2] || v->shape[2] != q->shape[2] ||
+        v->shape[1] != k->shape[1])
+        return tg_check_fail(err, TG_ERR_SHAPE, n,
+                             "q %s, k %s, v %s: needs q [B,T,C] and k, v [B,S,C]",
+                             tg_shape_str(q, sq, sizeof sq), tg_shape_str(k, sk, sizeof sk),
+                             tg_shape_str(v, sv, sizeof sv));
+    if (NH < 1 || q->shape[2] % NH)
+        return tg_check_fail(err, TG_ERR_SHAPE, n, "%d heads do not divide the width %d", NH,
+                             q->shape[2]);
+    if (n->a.i[1] != 0 && n->a.i[1] != 1)
+        return tg_check_fail(err, TG_ERR_SHAPE, n, "causal must be 0 or 1, got %d", n->a.i[1]);
+    if (n->n_in > 3) {
+        const tg_tensor *m = n->in[3];
+        const int full[4] = {q->shape[0], NH, q->shape[1], k->shape[1]};
+        int fits = m->ndim <= 4;
+        for (int i = m->ndim - 1, j = 3; fits && i >= 0; i--, j--)
+            fits = m->shape[i] == 1 || m->shape[i] == full[j];
+        if (!fits)
+            return tg_check_fail(err, TG_ERR_SHAPE, n,
+                                 "mask %s does not broadcast to [B,heads,T,S] = [%d,%d,%d,%d]",
+                                 tg_shape_str(m, sq, sizeof sq), full[0], full[1], full[2], full[3]);
+    }
+    out->ndim = 3;
+    memcpy(out->shape, q->shape, sizeof out->shape);
+    return 0;
+}
+
+static int64_t saved(const tg_node *n)
+{
+    const tg_tensor *q = n->in[0], *k = n->in[1];
+    int64_t TS = (int64_t)q->shape[1] * k->shape[1];
+    return (int64_t)q->shape[0] * n->a.i[0] * TS + 1 + TS * omp_get_max_threads();
+}
+
+TG_KERNEL_DECL(attention_forward);
+TG_KERNEL_DECL(attention_backward);
+
+/* A random 0/1 mask (lo = hi = 0) masks whole rows at times: their softmax is uniform
+ * and no gradient reaches q or k through them, as in the long-hand form. */
+static const tg_op_test tests[] = {
+    {"self-attention, 2 heads", 3, {{3, {2, 3, 4}, -1, 1}, {3, {2, 3, 4}, -1, 1}, {3, {2, 3, 4}, -1, 1}},
+     {.i = {2, 0}}},
+    {"causal, 1 head", 3, {{3, {2, 4, 3}, -1, 1}, {3, {2, 4, 3}, -1, 1}, {3, {2, 4, 3}, -1, 1}},
+     {.i = {1, 1}}},
+    {"causal with a padding mask [B,1,1,S]", 4,
+     {{3, {2, 3, 4}, -1, 1}, {3, {2, 3, 4}, -1, 1}, {3, {2, 3, 4}, -1, 1}, {4, {2, 1, 1, 3}, 0, 0}},
+     {.i = {2, 1}}},
+    {"cross-attention S != T, mask [T,S], scale", 4,
+     {{3, {2, 3, 4}, -1, 1}, {3, {2, 5, 4}, -1, 1}, {3, {2, 5, 4}, -1, 1}, {2, {3, 5}, 0, 0}},
+     {.i = {2, 0}, .f = 0.7}},
+    {"a mask per head [B,NH,T,S]", 4,
+     {{3, {1, 3, 6}, -1, 1}, {3, {1, 3, 6}, -1, 1}, {3, {1, 3, 6}, -1, 1}, {4, {1, 3, 3, 3}, 0, 0}},
+     {.i = {3, 0}}},
+};
+
+const tg_op_desc tg_op_attention_desc = {
+    .name = "attention",
+    .math = "y = concat over heads of softmax(mask(scale q_h k_h^T)) v_h",
+    .n_in_min = 3, .n_in_max = 4,
+    .in_kind = {TG_ARG_REAL, TG_ARG_REAL, TG_ARG_REAL, TG_ARG_CONST}, .check = check,
+    .saved = saved, .forward = TG_KERNELS(attention_forward),
+    .backward = TG_KERNELS(attention_backward), .tests = tests,
+    .n_tests = sizeof tests / sizeof *tests};
+
+tg_tensor *tg_attention(tg_tape *t, tg_tensor *q, tg_tensor *k, tg_tensor *v, tg_tensor *mask,
+                        int heads, int causal, double scale)
+{
+    tg_attrs a = {.i = {heads, causal != 0}, .f = scale};
+    tg_tensor *in[4] = {q, k, v, mask};
+    return tg_op_apply(t, TG_OP_ATTENTION, mask ? 4 : 3, in, &a);
+}
+#endif
