@@ -63,29 +63,38 @@ static void get_geo(const tg_node *n, geo *g)
     }
 }
 
-static int masked(const geo *g, int b, int h, int t, int s)
+/* The row of the mask for (b, h, t), read with stride ms[3]; NULL without a mask */
+static const real *mask_row(const geo *g, int b, int h, int t)
 {
-    if (g->causal && s > t) return 1;
-    return g->M && g->M[b * g->ms[0] + h * g->ms[1] + t * g->ms[2] + s * g->ms[3]] != 0;
+    return g->M ? g->M + b * g->ms[0] + h * g->ms[1] + t * g->ms[2] : NULL;
 }
 
-/* P (T,S) holds scale q k^T; masks it and takes the softmax of each row in place */
+/* P (T,S) holds scale q k^T; masks it and takes the softmax of each row in place. A
+ * causal row t keeps only s <= t: the masked scores' exp(-1e9 - max) is exactly 0,
+ * so they are set to 0 and skipped, unless the row is masked throughout (its softmax
+ * is then uniform over all S, as in the long-hand form). */
 static void mask_softmax(const geo *g, int b, int h, real *P)
 {
     int S = g->S;
     for (int t = 0; t < g->T; t++) {
         real *p = P + (int64_t)t * S;
-        if (g->M || g->causal)
-            for (int s = 0; s < S; s++)
-                if (masked(g, b, h, t, s)) p[s] = MASKED;
+        const real *mr = mask_row(g, b, h, t);
+        int64_t st = g->ms[3];
+        int n = g->causal && t + 1 < S ? t + 1 : S; /* the columns left by the causal mask */
+        if (mr)
+            for (int s = 0; s < n; s++)
+                if (mr[s * st] != 0) p[s] = MASKED;
         real m = p[0], sum = 0;
-        _Pragma("omp simd reduction(max:m)") for (int s = 1; s < S; s++) m = p[s] > m ? p[s] : m;
-        _Pragma("omp simd reduction(+:sum)") for (int s = 0; s < S; s++) {
+        _Pragma("omp simd reduction(max:m)") for (int s = 1; s < n; s++) m = p[s] > m ? p[s] : m;
+        if (m == MASKED) n = S; /* all masked: uniform over every column */
+        _Pragma("omp simd") for (int s = n; s < S; s++) p[s] = 0;
+        if (n == S && g->causal) _Pragma("omp simd") for (int s = t + 1; s < S; s++) p[s] = MASKED;
+        _Pragma("omp simd reduction(+:sum)") for (int s = 0; s < n; s++) {
             p[s] = TG_EXP(p[s] - m);
             sum += p[s];
         }
         real inv = 1 / sum;
-        _Pragma("omp simd") for (int s = 0; s < S; s++) p[s] *= inv;
+        _Pragma("omp simd") for (int s = 0; s < n; s++) p[s] *= inv;
     }
 }
 
@@ -117,9 +126,12 @@ static void pair_backward(const geo *g, const real *Q, const real *K, const real
         real *ds = dS + (int64_t)t * S, sum = 0;
         _Pragma("omp simd reduction(+:sum)") for (int s = 0; s < S; s++) sum += ds[s] * pr[s];
         _Pragma("omp simd") for (int s = 0; s < S; s++) ds[s] = pr[s] * (ds[s] - sum);
-        if (g->M || g->causal) /* a masked score is a constant: no gradient flows through it */
+        /* a masked score is a constant: no gradient flows through it */
+        const real *mr = mask_row(g, b, h, t);
+        if (mr)
             for (int s = 0; s < S; s++)
-                if (masked(g, b, h, t, s)) ds[s] = 0;
+                if (mr[s * g->ms[3]] != 0) ds[s] = 0;
+        if (g->causal) _Pragma("omp simd") for (int s = t + 1; s < S; s++) ds[s] = 0;
     }
     if (dQ) TG_K(tg_gemm)(0, 0, T, d, S, g->scale, dS, S, K + ko, C, 1, dQ + qo, C);
     if (dK) TG_K(tg_gemm)(1, 0, S, d, T, g->scale, dS, S, Q + qo, C, 1, dK + ko, C);
