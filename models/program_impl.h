@@ -23,6 +23,7 @@ struct tg_instr {
     int n_sarg;
     const tg_expr *sarg[8];
     int ta, tb, inv;
+    int res;    /* F_AUTO_MM: the last source is a residual added to the product */
     int hoist;  /* run once over the whole sequence (tg_program_plan_hoist) */
     int root;   /* the instruction whose fused group runs this one (itself for the root),
                    -1 if none (tg_program_fuse) */

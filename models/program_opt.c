@@ -215,7 +215,7 @@ int tg_program_plan_hoist(tg_program *p, tg_tensor *const *slots)
                 /* an invariant operand of a varying one must broadcast alike onto [B,C]
                  * and [B,T,C]: a number, a vector [C], or [1,C] */
                 const tg_tensor *t = slots[sl];
-                if (in->fn == F_AUTO_MM) ok = t && t->ndim == (k == 1 ? 2 : 1);
+                if (in->fn == F_AUTO_MM) ok = t && t->ndim == (k == 1 ? 2 : 1) && !(in->res && k == in->n_src - 1);
                 else ok = !t || t->ndim <= 1 || (t->ndim == 2 && t->shape[0] == 1);
             } else {
                 ok = 0;

@@ -5,6 +5,9 @@
  *   dgamma += sum_rows dy xhat,  dbeta += sum_rows dy */
 #include "ops/op.h"
 
+/* The loops carry `omp simd` (reductions included): without it, strict IEEE order keeps
+ * a sum over c scalar. */
+
 /* Column block of the dgamma/dbeta reduction: each thread owns whole columns. */
 #define COL_BLOCK 64
 
@@ -23,13 +26,13 @@ static void forward_row(const real *x, const real *gamma, const real *beta, real
                         real *rstd, int C, real eps)
 {
     real m = 0;
-    for (int c = 0; c < C; c++) m += x[c];
+    _Pragma("omp simd reduction(+:m)") for (int c = 0; c < C; c++) m += x[c];
     m /= C;
     real v = 0;
-    for (int c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
+    _Pragma("omp simd reduction(+:v)") for (int c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
     v /= C;
     real s = 1 / sqrt(v + eps);
-    for (int c = 0; c < C; c++) y[c] = (x[c] - m) * s * gamma[c] + beta[c];
+    _Pragma("omp simd") for (int c = 0; c < C; c++) y[c] = (x[c] - m) * s * gamma[c] + beta[c];
     *mean = m;
     *rstd = s;
 }
@@ -51,14 +54,14 @@ static void backward_dx_row(const real *x, const real *gamma, const real *g, rea
                             real *dx, int C)
 {
     real dnorm_mean = 0, dnorm_xhat_mean = 0;
-    for (int c = 0; c < C; c++) {
+    _Pragma("omp simd reduction(+:dnorm_mean, dnorm_xhat_mean)") for (int c = 0; c < C; c++) {
         real dnorm = g[c] * gamma[c];
         dnorm_mean += dnorm;
         dnorm_xhat_mean += dnorm * (x[c] - m) * s;
     }
     dnorm_mean /= C;
     dnorm_xhat_mean /= C;
-    for (int c = 0; c < C; c++) {
+    _Pragma("omp simd") for (int c = 0; c < C; c++) {
         real xhat = (x[c] - m) * s;
         dx[c] += s * (g[c] * gamma[c] - dnorm_mean - xhat * dnorm_xhat_mean);
     }
@@ -74,9 +77,9 @@ static void backward_params_cols(const real *X, const real *G, const real *mean,
         const real *x = X + r * C, *g = G + r * C;
         real m = mean[r], s = rstd[r];
         if (dgamma)
-            for (int c = c0; c < c1; c++) dgamma[c] += g[c] * (x[c] - m) * s;
+            _Pragma("omp simd") for (int c = c0; c < c1; c++) dgamma[c] += g[c] * (x[c] - m) * s;
         if (dbeta)
-            for (int c = c0; c < c1; c++) dbeta[c] += g[c];
+            _Pragma("omp simd") for (int c = c0; c < c1; c++) dbeta[c] += g[c];
     }
 }
 

@@ -5,12 +5,15 @@
  *           into M when ta = 0 ([B,T,C] @ [C,D]).
  *   bmm:    the same for each of L batch entries (attention's [B,NH,T,D]).
  *   Attributes: a.i[0] = ta, a.i[1] = tb, a.f = alpha, a factor on the product (0
- *   means 1: attention's 1/sqrt(d) costs no pass of its own). matmul takes an optional
- *   third input, a bias [N] added to every row (nn.Linear), so the product's output
- *   is the only tensor and the bias costs no separate node.
- *   y = alpha op(A) op(B) + bias
+ *   means 1: attention's 1/sqrt(d) costs no pass of its own), a.i[2] = 1 when the last
+ *   input is a residual. matmul takes an optional third input, a bias [N] added to
+ *   every row (nn.Linear), and then an optional residual r of the output's shape (a
+ *   Transformer's x + (o @ W^T + b)): both are added in one pass after the product, so
+ *   the product's output is the only tensor and neither costs a node or a gradient
+ *   buffer of its own.
+ *   y = r + (alpha op(A) op(B) + bias)
  *   backward:  d op(A) += alpha dC op(B)^T,   d op(B) += alpha op(A)^T dC,
- *              dbias += sum over rows of dC
+ *              dbias += sum over rows of dC,  dr += dC
  *   written with transposed operands directly, never copying a transpose.
  */
 #include <string.h>
@@ -59,6 +62,26 @@ static void mm_backward(const dims *d, const real *A, const real *B, const real 
 
 static real *grad_of(tg_tensor *x) { return x->requires_grad ? x->grad : NULL; }
 
+/* The bias (or NULL) and the residual (or NULL) of a matmul node */
+static void extras(const tg_node *n, const tg_tensor **bias, const tg_tensor **res)
+{
+    int has_res = n->op == TG_OP_MATMUL && n->a.i[2];
+    *res = has_res ? n->in[n->n_in - 1] : NULL;
+    *bias = n->n_in - has_res > 2 ? n->in[2] : NULL;
+}
+
+/* y (M,N) = r + (y + b), or y + b, or r + y: one pass after the product */
+static void epilogue_rows(real *Y, const real *b, const real *R, int N, int64_t lo, int64_t hi)
+{
+    for (int64_t m = lo; m < hi; m++) {
+        real *y = Y + m * N;
+        const real *r = R ? R + m * N : NULL;
+        if (b && r) _Pragma("omp simd") for (int j = 0; j < N; j++) y[j] = r[j] + (y[j] + b[j]);
+        else if (b) _Pragma("omp simd") for (int j = 0; j < N; j++) y[j] += b[j];
+        else _Pragma("omp simd") for (int j = 0; j < N; j++) y[j] = r[j] + y[j];
+    }
+}
+
 /* y = op(a) @ op(b), for each of L batch entries */
 void TG_K(matmul_forward)(tg_node *n)
 {
@@ -69,10 +92,12 @@ void TG_K(matmul_forward)(tg_node *n)
     int64_t sa = (int64_t)d.M * d.K, sb = (int64_t)d.K * d.N, sy = (int64_t)d.M * d.N;
     if (d.L == 1) {
         TG_K(tg_gemm)(d.ta, d.tb, d.M, d.N, d.K, d.alpha, A, d.lda, B, d.ldb, 0, Y, d.N);
-        if (n->n_in > 2) { /* + bias (N) on each row */
-            const real *b = n->in[2]->data;
+        const tg_tensor *bias, *res;
+        extras(n, &bias, &res);
+        if (bias || res) { /* + bias (N) on each row, + the residual */
+            const real *b = bias ? bias->data : NULL, *R = res ? res->data : NULL;
             int N = d.N;
-            TG_PARALLEL_FOR(m, d.M, sy, real *y = Y + m * N; _Pragma("omp simd") for (int j = 0; j < N; j++) y[j] += b[j]);
+            TG_RANGES(lo, hi, d.M, epilogue_rows(Y, b, R, N, lo, hi));
         }
         return;
     }
@@ -91,7 +116,10 @@ void TG_K(matmul_backward)(tg_node *n)
     int64_t sa = (int64_t)d.M * d.K, sb = (int64_t)d.K * d.N, sy = (int64_t)d.M * d.N;
     if (d.L == 1) {
         mm_backward(&d, A, B, G, dA, dB);
-        real *db = n->n_in > 2 ? grad_of(n->in[2]) : NULL;
+        const tg_tensor *bias, *res;
+        extras(n, &bias, &res);
+        real *dr = res ? grad_of((tg_tensor *)res) : NULL, *db = bias ? grad_of((tg_tensor *)bias) : NULL;
+        if (dr) TG_FOR(i, sy, dr[i] += G[i]);
         for (int m = 0; db && m < d.M; m++) { /* dbias (N) += sum over rows of dC */
             const real *g = G + (int64_t)m * d.N;
             _Pragma("omp simd") for (int j = 0; j < d.N; j++) db[j] += g[j];
@@ -127,7 +155,11 @@ static int check_matmul(tg_node *n, tg_tensor *out, tg_error *err)
     int kb = tb ? b->shape[1] : b->shape[0];
     if (ka != kb) return inner_mismatch(err, n, ka, kb);
     int N = tb ? b->shape[0] : b->shape[1];
-    const tg_tensor *bias = n->n_in > 2 ? n->in[2] : NULL;
+    const tg_tensor *bias, *res;
+    extras(n, &bias, &res);
+    if ((n->a.i[2] && n->n_in < 3) || (!n->a.i[2] && n->n_in > 3))
+        return tg_check_fail(err, TG_ERR_SHAPE, n, "inputs a, b, [bias], [residual]: %d inputs with%s a residual",
+                             n->n_in, n->a.i[2] ? "" : "out");
     if (bias && (bias->ndim != 1 || bias->shape[0] != N)) {
         char sc[64];
         return tg_check_fail(err, TG_ERR_SHAPE, n, "%s @ %s%s + bias %s: the bias must be [%d]",
@@ -142,6 +174,14 @@ static int check_matmul(tg_node *n, tg_tensor *out, tg_error *err)
         out->ndim = a->ndim;
         memcpy(out->shape, a->shape, sizeof out->shape);
         out->shape[a->ndim - 1] = N;
+    }
+    int same = res && res->ndim == out->ndim;
+    for (int i = 0; same && i < out->ndim; i++) same = res->shape[i] == out->shape[i];
+    if (res && !same) {
+        char sc[64];
+        return tg_check_fail(err, TG_ERR_SHAPE, n, "%s @ %s%s + residual %s: the residual must have the product's shape",
+                             tg_shape_str(a, sa, sizeof sa), tg_shape_str(b, sb, sizeof sb), tb ? "^T" : "",
+                             tg_shape_str(res, sc, sizeof sc));
     }
     return 0;
 }
@@ -182,10 +222,15 @@ static const tg_op_test matmul_tests[] = {
      {.i = {0, 1}}},
     {"scaled, bias, ta", 3, {{2, {4, 3}, -1, 1}, {2, {4, 5}, -1, 1}, {1, {5}, -1, 1}},
      {.i = {1, 0}, .f = 1.5}},
+    {"bias and residual (x + Linear)", 4,
+     {{3, {2, 3, 4}, -1, 1}, {2, {5, 4}, -1, 1}, {1, {5}, -1, 1}, {3, {2, 3, 5}, -1, 1}},
+     {.i = {0, 1, 1}}},
+    {"residual, no bias, scaled", 3, {{2, {3, 4}, -1, 1}, {2, {4, 5}, -1, 1}, {2, {3, 5}, -1, 1}},
+     {.i = {0, 0, 1}, .f = 0.5}},
 };
 const tg_op_desc tg_op_matmul_desc = {
-    .name = "matmul", .math = "y = alpha op(a) @ op(b) [+ bias]", .n_in_min = 2, .n_in_max = 3,
-    .in_kind = {TG_ARG_REAL, TG_ARG_REAL, TG_ARG_REAL}, .check = check_matmul,
+    .name = "matmul", .math = "y = [residual +] (alpha op(a) @ op(b) [+ bias])", .n_in_min = 2,
+    .n_in_max = 4, .in_kind = {TG_ARG_REAL, TG_ARG_REAL, TG_ARG_REAL, TG_ARG_REAL}, .check = check_matmul,
     .forward = TG_KERNELS(matmul_forward), .backward = TG_KERNELS(matmul_backward),
     .tests = matmul_tests, .n_tests = sizeof matmul_tests / sizeof *matmul_tests};
 

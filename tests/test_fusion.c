@@ -12,6 +12,8 @@
 
 enum { B = 3, T = 5 };
 
+static int64_t n_residual; /* the last run's products that added a residual (x + (a @ W.T + b)) */
+
 /* Loss and gradients of model `cfg` (its parameters' gradients summed into g, nparams
  * of them) with fusion (fuse) and hoisting (hoist) on or off; the node counts. */
 static double run(const char *cfg, const char *const *sets, int n_sets, int fuse, int hoist,
@@ -40,7 +42,11 @@ static double run(const char *cfg, const char *const *sets, int n_sets, int fuse
             for (int64_t j = 0; j < m.params[i].t->numel; j++) g[k++] = ((double *)m.params[i].t->grad)[j];
         *nodes = tape->n_nodes;
         *fused = 0;
-        for (const tg_node *n = tape->last; n; n = n->prev) *fused += n->op == TG_OP_FUSED;
+        n_residual = 0;
+        for (const tg_node *n = tape->last; n; n = n->prev) {
+            *fused += n->op == TG_OP_FUSED;
+            n_residual += n->op == TG_OP_MATMUL && n->a.i[2];
+        }
     } else {
         fprintf(stderr, "%s\n", err.code ? err.msg : tg_tape_error(tape)->msg);
         CHECK(0);
@@ -93,6 +99,7 @@ int main(void)
     compare("../configs/gru.yaml", gru, 3, 1);
     const char *tr[] = {"model.input.dim=8", "model.input.max_len=8", "model.input.vocab=11"};
     compare("../configs/transformer.yaml", tr, 3, 0); /* nothing to fuse: its chains end in products */
+    CHECK(n_residual == 8); /* both residual sums of each of 4 blocks ride on their products */
     /* the built-in block's attention op against the block written out long-hand */
     const char *lh[] = {"model.input.dim=8", "model.input.max_len=8", "model.input.vocab=11",
                         "model.layers.0.block=../tests/blocks/transformer_longhand.yaml",
