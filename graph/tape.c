@@ -153,13 +153,14 @@ static int bucket(const tg_tape *t, size_t nb, int claim)
     return -1;
 }
 
-static void *grad_take(tg_tape *t, size_t nb)
+/* A recycled buffer of nb bytes, zeroed unless `raw`; NULL if none */
+static void *grad_take(tg_tape *t, size_t nb, int raw)
 {
     int i = t->recycle_grads && nb >= 64 ? bucket(t, nb, 0) : -1;
     if (i < 0 || !t->free_head[i]) return NULL;
     void *p = t->free_head[i];
     memcpy(&t->free_head[i], p, sizeof p);
-    return memset(p, 0, nb);
+    return raw ? p : memset(p, 0, nb);
 }
 
 static void grad_give(tg_tape *t, tg_tensor *x)
@@ -186,13 +187,18 @@ tg_status tg_tape_backward(tg_tape *t, tg_tensor *loss)
     if (add_one(t, loss)) return t->err.code;
     for (tg_node *n = t->last; n; n = n->prev) {
         if (!n->out->grad) continue; /* nothing flowed into this node */
+        n->fresh = 0;
         for (int i = 0; i < n->n_in; i++) {
             tg_tensor *x = n->in[i];
             if (x->requires_grad && !x->grad) {
                 size_t nb = (size_t)x->numel * tg_dtype_size(x->dtype);
-                if (!(x->grad = grad_take(t, nb))) x->grad = tg_arena_calloc(&t->arena, nb, nb >= 64 ? 64 : 16);
+                int raw = i < 64 && (n->assigns >> i & 1); /* backward writes it outright */
+                if (!(x->grad = grad_take(t, nb, raw)))
+                    x->grad = raw ? tg_arena_alloc(&t->arena, nb, nb >= 64 ? 64 : 16)
+                                  : tg_arena_calloc(&t->arena, nb, nb >= 64 ? 64 : 16);
                 if (!x->grad)
                     return tg_error_set(&t->err, TG_ERR_NOMEM, "out of memory in backward");
+                n->fresh |= (uint64_t)raw << i;
             }
         }
         n->backward(n);

@@ -60,6 +60,12 @@ struct tg_node {
     tg_attrs a;
     uint16_t op;          /* tg_op_id */
     uint16_t n_in;
+    /* Bit i of `assigns` (set by the op): backward can write input i's gradient outright
+     * instead of adding to it. Bit i of `fresh` (set by tg_tape_backward just before
+     * calling backward): input i's gradient buffer was just allocated and not zeroed,
+     * so backward must write every element of it (=, not +=). Saves a zeroing pass and
+     * a read per gradient. */
+    uint64_t assigns, fresh;
     tg_tensor *in_inline[TG_MAX_INLINE_IN];
 };
 

@@ -102,6 +102,8 @@ tg_tensor *tg_op_apply(tg_tape *t, tg_op_id op, int n_in, tg_tensor *const *in,
     n->out = out;
     n->label = t->label;
     if (a) n->a = *a;
+    n->assigns = d->assigns;
+    n->fresh = 0;
     out->dtype = (uint8_t)dtype;
 
     if (d->check(n, out, &t->err)) return NULL;

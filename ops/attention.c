@@ -113,12 +113,13 @@ static void pair_forward(const geo *g, const real *Q, const real *K, const real 
 /* pair l's gradients into dQ, dK, dV (each may be NULL), with dS (T,S) as scratch */
 static void pair_backward(const geo *g, const real *Q, const real *K, const real *V,
                           const real *P, const real *G, real *dQ, real *dK, real *dV, real *dS,
-                          int64_t l)
+                          int fresh, int64_t l)
 {
+    real bq = fresh & 1 ? 0 : 1, bk = fresh & 2 ? 0 : 1, bv = fresh & 4 ? 0 : 1; /* = or += */
     int b = (int)(l / g->NH), h = (int)(l % g->NH), T = g->T, S = g->S, C = g->C, d = g->d;
     int64_t qo = (int64_t)b * T * C + (int64_t)h * d, ko = (int64_t)b * S * C + (int64_t)h * d;
     const real *p = P + l * T * S;
-    if (dV) TG_K(tg_gemm)(1, 0, S, d, T, 1, p, S, G + qo, C, 1, dV + ko, C);
+    if (dV) TG_K(tg_gemm)(1, 0, S, d, T, 1, p, S, G + qo, C, bv, dV + ko, C);
     if (!dQ && !dK) return;
     TG_K(tg_gemm)(0, 1, T, S, d, 1, G + qo, C, V + ko, C, 0, dS, S); /* dP */
     for (int t = 0; t < T; t++) {
@@ -133,8 +134,8 @@ static void pair_backward(const geo *g, const real *Q, const real *K, const real
                 if (mr[s * g->ms[3]] != 0) ds[s] = 0;
         if (g->causal) _Pragma("omp simd") for (int s = t + 1; s < S; s++) ds[s] = 0;
     }
-    if (dQ) TG_K(tg_gemm)(0, 0, T, d, S, g->scale, dS, S, K + ko, C, 1, dQ + qo, C);
-    if (dK) TG_K(tg_gemm)(1, 0, S, d, T, g->scale, dS, S, Q + qo, C, 1, dK + ko, C);
+    if (dQ) TG_K(tg_gemm)(0, 0, T, d, S, g->scale, dS, S, K + ko, C, bq, dQ + qo, C);
+    if (dK) TG_K(tg_gemm)(1, 0, S, d, T, g->scale, dS, S, Q + qo, C, bk, dK + ko, C);
 }
 
 void TG_K(attention_forward)(tg_node *n)
@@ -159,15 +160,21 @@ void TG_K(attention_backward)(tg_node *n)
     real *dQ = grad_of(n->in[0]), *dK = grad_of(n->in[1]), *dV = grad_of(n->in[2]);
     int64_t L = (int64_t)g.B * g.NH, TS = (int64_t)g.T * g.S;
     real *scratch = (real *)P + L * TS + 1;
-    int nt = (int)P[L * TS];
+    int nt = (int)P[L * TS], fresh = (int)(n->fresh & 7);
+    /* q, k, v all one tensor (self-attention on x itself): one gradient, added to */
+    if (n->in[1] == n->in[0] || n->in[2] == n->in[0] || n->in[2] == n->in[1]) {
+        for (int i = 0; i < 3; i++)
+            if (TG_FRESH(n, i)) memset(n->in[i]->grad, 0, sizeof(real) * (size_t)n->in[i]->numel);
+        fresh = 0;
+    }
     if (L < 2 || L * TS <= TG_PAR_MIN || omp_in_parallel()) nt = 1;
     if (nt == 1) {
-        for (int64_t l = 0; l < L; l++) pair_backward(&g, Q, K, V, P, G, dQ, dK, dV, scratch, l);
+        for (int64_t l = 0; l < L; l++) pair_backward(&g, Q, K, V, P, G, dQ, dK, dV, scratch, fresh, l);
         return;
     }
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t l = 0; l < L; l++)
-        pair_backward(&g, Q, K, V, P, G, dQ, dK, dV, scratch + TS * omp_get_thread_num(), l);
+        pair_backward(&g, Q, K, V, P, G, dQ, dK, dV, scratch + TS * omp_get_thread_num(), fresh, l);
 }
 
 #if TG_ONCE
@@ -238,7 +245,7 @@ const tg_op_desc tg_op_attention_desc = {
     .n_in_min = 3, .n_in_max = 4,
     .in_kind = {TG_ARG_REAL, TG_ARG_REAL, TG_ARG_REAL, TG_ARG_CONST}, .check = check,
     .saved = saved, .forward = TG_KERNELS(attention_forward),
-    .backward = TG_KERNELS(attention_backward), .tests = tests,
+    .backward = TG_KERNELS(attention_backward), .assigns = 7, .tests = tests,
     .n_tests = sizeof tests / sizeof *tests};
 
 tg_tensor *tg_attention(tg_tape *t, tg_tensor *q, tg_tensor *k, tg_tensor *v, tg_tensor *mask,

@@ -7,6 +7,8 @@
  *   mul: y = a * b    da = g * b    db = g * a
  *   div: y = a / b    da = g / b    db = -g * a / b^2
  */
+#include <string.h>
+
 #include "ops/broadcast.h"
 #include "ops/op.h"
 
@@ -63,20 +65,23 @@ static inline __attribute__((always_inline)) void fwd_rows(int op, const real *A
 }
 
 /* dA (rows) += dfa; dB (rows, or one row summed over rows) += dfb */
+/* fa, fb: write dA, dB (=) instead of adding to them (fresh buffers, flat path only) */
 static inline __attribute__((always_inline)) void bwd_rows(int op, const real *A, const real *B,
                                                            const real *G, real *dA, real *dB,
-                                                           int64_t C, int a_row, int b_row,
-                                                           int64_t lo, int64_t hi)
+                                                           int64_t C, int a_row, int b_row, int fa,
+                                                           int fb, int64_t lo, int64_t hi)
 {
     for (int64_t r = lo; r < hi; r++) {
         const real *a = a_row ? A : A + r * C, *b = b_row ? B : B + r * C, *g = G + r * C;
         if (dA) {
             real *da = a_row ? dA : dA + r * C;
-            _Pragma("omp simd") for (int64_t c = 0; c < C; c++) da[c] += dfa(op, g[c], a[c], b[c]);
+            if (fa) _Pragma("omp simd") for (int64_t c = 0; c < C; c++) da[c] = dfa(op, g[c], a[c], b[c]);
+            else _Pragma("omp simd") for (int64_t c = 0; c < C; c++) da[c] += dfa(op, g[c], a[c], b[c]);
         }
         if (dB) {
             real *db = b_row ? dB : dB + r * C;
-            _Pragma("omp simd") for (int64_t c = 0; c < C; c++) db[c] += dfb(op, g[c], a[c], b[c]);
+            if (fb) _Pragma("omp simd") for (int64_t c = 0; c < C; c++) db[c] = dfb(op, g[c], a[c], b[c]);
+            else _Pragma("omp simd") for (int64_t c = 0; c < C; c++) db[c] += dfb(op, g[c], a[c], b[c]);
         }
     }
 }
@@ -109,26 +114,30 @@ static inline __attribute__((always_inline)) void forward(tg_node *n, int op,
 /* da += dfa(g), db += dfb(g), summed over stretched dims */
 static inline __attribute__((always_inline)) void backward(tg_node *n, int op,
     void (*rows)(const real *, const real *, const real *, real *, real *, int64_t, int, int,
-                 int64_t, int64_t))
+                 int, int, int64_t, int64_t))
 {
     const tg_tensor *a = n->in[0], *b = n->in[1];
     const real *A = a->data, *B = b->data, *G = n->out->grad;
     real *dA = a->requires_grad ? a->grad : NULL, *dB = b->requires_grad ? b->grad : NULL;
     int64_t N = n->out->numel;
     int C = n->out->ndim ? n->out->shape[n->out->ndim - 1] : 1;
+    int fa = TG_FRESH(n, 0), fb = TG_FRESH(n, 1);
     if (a->numel == N && b->numel == N && dA != dB) {
-        TG_RANGES(lo, hi, N, rows(A, B, G, dA, dB, 1, 0, 0, lo, hi));
+        TG_RANGES(lo, hi, N, rows(A, B, G, dA, dB, 1, 0, 0, fa, fb, lo, hi));
         return;
     }
+    /* the other paths add: a fresh gradient starts at zero */
+    if (fa) memset(dA, 0, sizeof(real) * (size_t)a->numel);
+    if (fb) memset(dB, 0, sizeof(real) * (size_t)b->numel);
     if (dA != dB && ((a->numel == N && is_row(b, N, C)) || (b->numel == N && is_row(a, N, C)))) {
         /* the full operand across threads; the row operand's sum over rows serially */
         int a_row = a->numel != N, b_row = b->numel != N;
         real *dfull = a_row ? dB : dA;
         if (dfull)
             TG_PARALLEL_FOR(r, N / C, N, rows(A, B, G, a_row ? NULL : dA, a_row ? dB : NULL, C,
-                                               a_row, b_row, r, r + 1));
+                                               a_row, b_row, 0, 0, r, r + 1));
         if (a_row ? dA : dB)
-            rows(A, B, G, a_row ? dA : NULL, a_row ? NULL : dB, C, a_row, b_row, 0, N / C);
+            rows(A, B, G, a_row ? dA : NULL, a_row ? NULL : dB, C, a_row, b_row, 0, 0, 0, N / C);
         return;
     }
     tg_bcast bc;
@@ -149,9 +158,10 @@ static inline __attribute__((always_inline)) void backward(tg_node *n, int op,
         fwd_rows(OP, A, B, Y, C, ar, br, lo, hi);                                            \
     }                                                                                        \
     static void name##_bwd_rows(const real *A, const real *B, const real *G, real *dA,       \
-                                real *dB, int64_t C, int ar, int br, int64_t lo, int64_t hi) \
+                                real *dB, int64_t C, int ar, int br, int fa, int fb,         \
+                                int64_t lo, int64_t hi)                                      \
     {                                                                                        \
-        bwd_rows(OP, A, B, G, dA, dB, C, ar, br, lo, hi);                                    \
+        bwd_rows(OP, A, B, G, dA, dB, C, ar, br, fa, fb, lo, hi);                            \
     }                                                                                        \
     void TG_K(name##_forward)(tg_node * n) { forward(n, OP, name##_fwd_rows); }              \
     void TG_K(name##_backward)(tg_node * n) { backward(n, OP, name##_bwd_rows); }
@@ -191,7 +201,7 @@ static int check(tg_node *n, tg_tensor *out, tg_error *err)
     const tg_op_desc tg_op_##nm##_desc = {                                          \
         .name = #nm, .math = MATH, .n_in_min = 2, .n_in_max = 2,                    \
         .in_kind = {TG_ARG_REAL, TG_ARG_REAL}, .check = check,                        \
-        .forward = TG_KERNELS(nm##_forward), .backward = TG_KERNELS(nm##_backward), \
+        .forward = TG_KERNELS(nm##_forward), .backward = TG_KERNELS(nm##_backward), .assigns = 3, \
         .tests = nm##_tests, .n_tests = sizeof nm##_tests / sizeof *nm##_tests}; \
     tg_tensor *tg_##nm(tg_tape *t, tg_tensor *a, tg_tensor *b)                      \
     {                                                                                 \

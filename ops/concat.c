@@ -42,8 +42,8 @@ static void backward_a(const tg_node *n, const cdims *d, int64_t a)
         int64_t run = x->numel / d->A;
         if (x->requires_grad) {
             real *dx = (real *)x->grad + a * run;
-#pragma omp simd
-            for (int64_t k = 0; k < run; k++) dx[k] += g[k];
+            if (TG_FRESH(n, i)) memcpy(dx, g, (size_t)run * sizeof *dx);
+            else _Pragma("omp simd") for (int64_t k = 0; k < run; k++) dx[k] += g[k];
         }
         g += run;
     }
@@ -127,6 +127,7 @@ const tg_op_desc tg_op_concat_desc = {
     .name = "concat", .math = "y = [x_1, ..., x_n] joined along axis",
     .n_in_min = 1, .n_in_max = 65535, .in_kind = {TG_ARG_REAL}, .check = check,
     .forward = TG_KERNELS(concat_forward), .backward = TG_KERNELS(concat_backward),
+    .assigns = TG_ASSIGNS_ALL,
     .tests = tests, .n_tests = sizeof tests / sizeof *tests};
 
 tg_tensor *tg_concat(tg_tape *t, int n, tg_tensor *const *xs, int axis)

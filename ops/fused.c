@@ -112,7 +112,7 @@ void TG_K(fused_forward)(tg_node *n)
 /* One task of backward: recompute, sweep in reverse, scatter into the inputs'
  * gradients (full) or this thread's partial sums (rows, scalars). */
 static void backward_block(const tg_fused_code *code, const layout *L, const real *const *in,
-                           const real *G, real *const *dIn, real *part, int64_t t)
+                           const real *G, real *const *dIn, real *part, uint64_t fresh, int64_t t)
 {
     real S[MAXR][BLK], D[MAXR][BLK];
     const real *R[MAXR];
@@ -153,7 +153,8 @@ static void backward_block(const tg_fused_code *code, const layout *L, const rea
         const real *dk = D[k];
         if (mode == FULL) {
             real *dx = dIn[k] + off;
-            _Pragma("omp simd") for (int i = 0; i < m; i++) dx[i] += dk[i];
+            if (fresh >> k & 1) memcpy(dx, dk, sizeof(real) * (size_t)m);
+            else _Pragma("omp simd") for (int i = 0; i < m; i++) dx[i] += dk[i];
         } else if (mode == ROW) {
             _Pragma("omp simd") for (int i = 0; i < m; i++) p[c0 + i] += dk[i];
         } else {
@@ -176,6 +177,7 @@ void TG_K(fused_backward)(tg_node *n)
         dIn[k] = n->in[k]->requires_grad ? n->in[k]->grad : NULL;
     }
     const real *G = n->out->grad;
+    uint64_t fresh = n->fresh;
     real *saved = n->saved; /* [0]: threads at record time, then per-thread partials */
     int nt = (int)saved[0];
     int64_t tasks = L.R * L.bpr;
@@ -183,13 +185,13 @@ void TG_K(fused_backward)(tg_node *n)
     real *parts = saved + 1;
     memset(parts, 0, sizeof(real) * (size_t)(L.part * nt));
     if (nt == 1) {
-        for (int64_t t = 0; t < tasks; t++) backward_block(code, &L, in, G, dIn, parts, t);
+        for (int64_t t = 0; t < tasks; t++) backward_block(code, &L, in, G, dIn, parts, fresh, t);
     } else {
 #pragma omp parallel num_threads(nt)
         {
             int id = omp_get_thread_num(), n_th = omp_get_num_threads();
             int64_t lo = tasks * id / n_th, hi = tasks * (id + 1) / n_th;
-            for (int64_t t = lo; t < hi; t++) backward_block(code, &L, in, G, dIn, parts + L.part * id, t);
+            for (int64_t t = lo; t < hi; t++) backward_block(code, &L, in, G, dIn, parts + L.part * id, fresh, t);
         }
     }
     /* partial sums into the row and scalar inputs' gradients */
@@ -197,6 +199,7 @@ void TG_K(fused_backward)(tg_node *n)
     for (int k = 0; k < n->n_in; k++) {
         if (L.mode[k] == FULL) continue;
         int64_t w = L.mode[k] == ROW ? L.C : 1;
+        if (dIn[k] && TG_FRESH(n, k)) memset(dIn[k], 0, sizeof(real) * (size_t)w);
         for (int th = 0; dIn[k] && th < nt; th++)
             for (int64_t i = 0; i < w; i++) dIn[k][i] += p[L.part * th + i];
         p += w;
@@ -309,6 +312,7 @@ const tg_op_desc tg_op_fused_desc = {
     .name = "fused", .math = "y = a chain of elementwise ops (ops/fused.h), in one pass",
     .n_in_min = 1, .n_in_max = TG_FUSED_MAX_IN, .in_kind = {TG_ARG_REAL}, .check = check,
     .saved = saved, .forward = TG_KERNELS(fused_forward), .backward = TG_KERNELS(fused_backward),
+    .assigns = TG_ASSIGNS_ALL,
     .tests = tests, .n_tests = sizeof tests / sizeof *tests};
 
 tg_tensor *tg_fused(tg_tape *t, const tg_fused_code *code, int n_in, tg_tensor *const *in)

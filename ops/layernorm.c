@@ -3,6 +3,8 @@
  *   xhat = (x - mean) * rstd, rstd = 1 / sqrt(var + eps), var biased;  y = xhat gamma + beta
  *   dx += rstd (dnorm - mean_c(dnorm) - xhat mean_c(dnorm xhat)),  dnorm = dy gamma
  *   dgamma += sum_rows dy xhat,  dbeta += sum_rows dy */
+#include <string.h>
+
 #include "ops/op.h"
 
 /* The loops carry `omp simd` (reductions included): without it, strict IEEE order keeps
@@ -51,7 +53,7 @@ void TG_K(layernorm_forward)(tg_node *n)
 
 /* dx (C) += rstd * (dnorm - mean(dnorm) - xhat * mean(dnorm * xhat)), dnorm = dy * gamma */
 static void backward_dx_row(const real *x, const real *gamma, const real *g, real m, real s,
-                            real *dx, int C)
+                            real *dx, int C, int fresh)
 {
     real dnorm_mean = 0, dnorm_xhat_mean = 0;
     _Pragma("omp simd reduction(+:dnorm_mean, dnorm_xhat_mean)") for (int c = 0; c < C; c++) {
@@ -61,6 +63,7 @@ static void backward_dx_row(const real *x, const real *gamma, const real *g, rea
     }
     dnorm_mean /= C;
     dnorm_xhat_mean /= C;
+    if (fresh) _Pragma("omp simd") for (int c = 0; c < C; c++) dx[c] = 0; /* then added to, below */
     _Pragma("omp simd") for (int c = 0; c < C; c++) {
         real xhat = (x[c] - m) * s;
         dx[c] += s * (g[c] * gamma[c] - dnorm_mean - xhat * dnorm_xhat_mean);
@@ -96,8 +99,10 @@ void TG_K(layernorm_backward)(tg_node *n)
     if (dX) { /* rows are independent */
         TG_PARALLEL_FOR(r, d.R, d.R * C,
                         backward_dx_row(X + r * C, gamma, G + r * C, mean[r], rstd[r],
-                                        dX + r * C, C));
+                                        dX + r * C, C, TG_FRESH(n, 0)));
     }
+    if (TG_FRESH(n, 1)) memset(dgamma, 0, sizeof(real) * (size_t)C);
+    if (TG_FRESH(n, 2)) memset(dbeta, 0, sizeof(real) * (size_t)C);
     if (!dgamma && !dbeta) return;
     /* dgamma, dbeta sum over rows: split by columns so no two threads write one */
     int n_blocks = (C + COL_BLOCK - 1) / COL_BLOCK;
@@ -153,7 +158,7 @@ const tg_op_desc tg_op_layernorm_desc = {
     .name = "layernorm", .math = "y = (x - mean) / sqrt(var + eps) * gamma + beta",
     .n_in_min = 3, .n_in_max = 3, .in_kind = {TG_ARG_REAL, TG_ARG_REAL, TG_ARG_REAL},
     .check = check, .saved = saved, .forward = TG_KERNELS(layernorm_forward),
-    .backward = TG_KERNELS(layernorm_backward), .tests = layernorm_tests,
+    .backward = TG_KERNELS(layernorm_backward), .assigns = 7, .tests = layernorm_tests,
     .n_tests = sizeof layernorm_tests / sizeof *layernorm_tests};
 
 tg_tensor *tg_layernorm(tg_tape *t, tg_tensor *x, tg_tensor *gamma, tg_tensor *beta, double eps)

@@ -44,19 +44,21 @@ static void get_dims(const tg_node *n, dims *d)
     d->ldb = d->tb ? d->K : d->N;
 }
 
-/* dA += dC op(B)^T (as stored), dB += op(A)^T dC (as stored); NULL skips. */
+/* dA += dC op(B)^T (as stored), dB += op(A)^T dC (as stored); NULL skips. A fresh
+ * gradient (fa, fb) is written (beta 0) instead; dA first, so that a @ a^T, whose dB
+ * is dA, adds its second term to the first. */
 static void mm_backward(const dims *d, const real *A, const real *B, const real *dC, real *dA,
-                        real *dB)
+                        real *dB, int fa, int fb)
 {
     int M = d->M, N = d->N, K = d->K;
-    real al = d->alpha;
+    real al = d->alpha, ba = fa ? 0 : 1, bb = fb ? 0 : 1;
     if (dA) {
-        if (!d->ta) TG_K(tg_gemm)(0, !d->tb, M, K, N, al, dC, N, B, d->ldb, 1, dA, K);
-        else TG_K(tg_gemm)(d->tb, 1, K, M, N, al, B, d->ldb, dC, N, 1, dA, M);
+        if (!d->ta) TG_K(tg_gemm)(0, !d->tb, M, K, N, al, dC, N, B, d->ldb, ba, dA, K);
+        else TG_K(tg_gemm)(d->tb, 1, K, M, N, al, B, d->ldb, dC, N, ba, dA, M);
     }
     if (dB) {
-        if (!d->tb) TG_K(tg_gemm)(!d->ta, 0, K, N, M, al, A, d->lda, dC, N, 1, dB, N);
-        else TG_K(tg_gemm)(1, d->ta, N, K, M, al, dC, N, A, d->lda, 1, dB, K);
+        if (!d->tb) TG_K(tg_gemm)(!d->ta, 0, K, N, M, al, A, d->lda, dC, N, bb, dB, N);
+        else TG_K(tg_gemm)(1, d->ta, N, K, M, al, dC, N, A, d->lda, bb, dB, K);
     }
 }
 
@@ -115,11 +117,13 @@ void TG_K(matmul_backward)(tg_node *n)
     real *dA = grad_of(n->in[0]), *dB = grad_of(n->in[1]);
     int64_t sa = (int64_t)d.M * d.K, sb = (int64_t)d.K * d.N, sy = (int64_t)d.M * d.N;
     if (d.L == 1) {
-        mm_backward(&d, A, B, G, dA, dB);
+        mm_backward(&d, A, B, G, dA, dB, TG_FRESH(n, 0), TG_FRESH(n, 1));
         const tg_tensor *bias, *res;
         extras(n, &bias, &res);
         real *dr = res ? grad_of((tg_tensor *)res) : NULL, *db = bias ? grad_of((tg_tensor *)bias) : NULL;
-        if (dr) TG_FOR(i, sy, dr[i] += G[i]);
+        if (dr && TG_FRESH(n, n->n_in - 1)) memcpy(dr, G, sizeof(real) * (size_t)sy);
+        else if (dr) TG_FOR(i, sy, dr[i] += G[i]);
+        if (db && TG_FRESH(n, 2)) memset(db, 0, sizeof(real) * (size_t)d.N);
         for (int m = 0; db && m < d.M; m++) { /* dbias (N) += sum over rows of dC */
             const real *g = G + (int64_t)m * d.N;
             _Pragma("omp simd") for (int j = 0; j < d.N; j++) db[j] += g[j];
@@ -129,7 +133,7 @@ void TG_K(matmul_backward)(tg_node *n)
 #pragma omp parallel for
     for (int64_t l = 0; l < d.L; l++)
         mm_backward(&d, A + l * sa, B + l * sb, G + l * sy, dA ? dA + l * sa : NULL,
-                    dB ? dB + l * sb : NULL);
+                    dB ? dB + l * sb : NULL, TG_FRESH(n, 0), TG_FRESH(n, 1));
 }
 
 #if TG_ONCE
@@ -230,7 +234,7 @@ static const tg_op_test matmul_tests[] = {
 };
 const tg_op_desc tg_op_matmul_desc = {
     .name = "matmul", .math = "y = [residual +] (alpha op(a) @ op(b) [+ bias])", .n_in_min = 2,
-    .n_in_max = 4, .in_kind = {TG_ARG_REAL, TG_ARG_REAL, TG_ARG_REAL, TG_ARG_REAL}, .check = check_matmul,
+    .n_in_max = 4, .in_kind = {TG_ARG_REAL, TG_ARG_REAL, TG_ARG_REAL, TG_ARG_REAL}, .assigns = 15, .check = check_matmul,
     .forward = TG_KERNELS(matmul_forward), .backward = TG_KERNELS(matmul_backward),
     .tests = matmul_tests, .n_tests = sizeof matmul_tests / sizeof *matmul_tests};
 
@@ -244,7 +248,7 @@ static const tg_op_test bmm_tests[] = {
 };
 const tg_op_desc tg_op_bmm_desc = {
     .name = "bmm", .math = "y[l] = op(a[l]) @ op(b[l])", .n_in_min = 2, .n_in_max = 2,
-    .in_kind = {TG_ARG_REAL, TG_ARG_REAL}, .check = check_bmm,
+    .in_kind = {TG_ARG_REAL, TG_ARG_REAL}, .check = check_bmm, .assigns = 3,
     .forward = TG_KERNELS(matmul_forward), .backward = TG_KERNELS(matmul_backward),
     .tests = bmm_tests, .n_tests = sizeof bmm_tests / sizeof *bmm_tests};
 

@@ -25,6 +25,7 @@ typedef double real;
 typedef float real;
 #define TG_K(name) name##_f32
 #define TG_ONCE 1
+
 #endif
 
 /* Declares both compiled forms of a kernel, and names them for a descriptor. */
@@ -62,6 +63,9 @@ typedef struct tg_op_desc {
     int n_in_min, n_in_max;
     uint8_t in_kind[TG_OP_MAX_IN]; /* TG_ARG_*, per input position (last one repeats) */
     int view;                  /* 1: the output shares input 0's data (no forward copy) */
+    /* Bit i: backward writes every element of input i's gradient outright (=) when
+     * the node's `fresh` bit i says the buffer is new and unzeroed (graph/tape.h). */
+    uint64_t assigns;
     /* Validates inputs and attributes and sets out->ndim/shape; returns 0 or the status
      * it recorded in err (naming the op and the shapes). May read input data. */
     int (*check)(tg_node *n, tg_tensor *out, tg_error *err);
@@ -84,6 +88,7 @@ TG_OP_LIST(TG_X)
 int tg_check_fail(tg_error *err, tg_status code, const tg_node *n, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))
+
 #endif
     ;
 /* Normalises axis (negative counts from the end) into [0, ndim); -1 if out of range. */
@@ -145,5 +150,11 @@ int tg_axis(int axis, int ndim);
             __VA_ARGS__;                                                         \
         }                                                                        \
     } while (0)
+
+
+/* For backward kernels: 1 if input i's gradient buffer is fresh (tg_op_desc.assigns):
+ * write every element of it, don't add. */
+#define TG_FRESH(n, i) ((i) < 64 && (((n)->fresh >> (i)) & 1))
+#define TG_ASSIGNS_ALL (~(uint64_t)0)
 
 #endif

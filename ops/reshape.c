@@ -14,7 +14,8 @@ void TG_K(reshape_backward)(tg_node *n)
 {
     const real *G = n->out->grad;
     real *dX = n->in[0]->grad;
-    TG_FOR(i, n->out->numel, dX[i] += G[i]);
+    if (TG_FRESH(n, 0)) TG_FOR(i, n->out->numel, dX[i] = G[i]);
+    else TG_FOR(i, n->out->numel, dX[i] += G[i]);
 }
 
 #if TG_ONCE
@@ -78,7 +79,7 @@ static const tg_op_test tests[] = {
 const tg_op_desc tg_op_reshape_desc = {
     .name = "reshape", .math = "y = x under a new shape (shares x's data)",
     .n_in_min = 1, .n_in_max = 1, .in_kind = {TG_ARG_REAL}, .view = 1, .check = check,
-    .forward = {NULL, NULL}, .backward = TG_KERNELS(reshape_backward),
+    .forward = {NULL, NULL}, .backward = TG_KERNELS(reshape_backward), .assigns = 1,
     .tests = tests, .n_tests = sizeof tests / sizeof *tests};
 
 tg_tensor *tg_reshape(tg_tape *t, tg_tensor *x, int ndim, const int *shape)

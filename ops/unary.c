@@ -63,9 +63,10 @@ static inline __attribute__((always_inline)) void fwd_range(int op, const real *
 
 static inline __attribute__((always_inline)) void bwd_range(int op, const real *X, const real *Y,
                                                             const real *G, real *dX, real s,
-                                                            int64_t lo, int64_t hi)
+                                                            int fresh, int64_t lo, int64_t hi)
 {
-    _Pragma("omp simd") for (int64_t i = lo; i < hi; i++) dX[i] += G[i] * df(op, X[i], Y[i], s);
+    if (fresh) _Pragma("omp simd") for (int64_t i = lo; i < hi; i++) dX[i] = G[i] * df(op, X[i], Y[i], s);
+    else _Pragma("omp simd") for (int64_t i = lo; i < hi; i++) dX[i] += G[i] * df(op, X[i], Y[i], s);
 }
 
 /* One function per op and direction, so each range loop is compiled for its op. */
@@ -75,9 +76,9 @@ static inline __attribute__((always_inline)) void bwd_range(int op, const real *
         fwd_range(OP, X, Y, s, lo, hi);                                                    \
     }                                                                                      \
     static void name##_bwd(const real *X, const real *Y, const real *G, real *dX, real s,  \
-                           int64_t lo, int64_t hi)                                         \
+                           int fresh, int64_t lo, int64_t hi)                              \
     {                                                                                      \
-        bwd_range(OP, X, Y, G, dX, s, lo, hi);                                             \
+        bwd_range(OP, X, Y, G, dX, s, fresh, lo, hi);                                      \
     }                                                                                      \
     void TG_K(name##_forward)(tg_node * n)                                                 \
     {                                                                                      \
@@ -89,7 +90,8 @@ static inline __attribute__((always_inline)) void bwd_range(int op, const real *
     {                                                                                      \
         const real *X = n->in[0]->data, *Y = n->out->data, *G = n->out->grad;              \
         real *dX = n->in[0]->grad, s = (real)n->a.f;                                       \
-        TG_RANGES(lo, hi, n->out->numel, name##_bwd(X, Y, G, dX, s, lo, hi));              \
+        int fresh = TG_FRESH(n, 0);                                                        \
+        TG_RANGES(lo, hi, n->out->numel, name##_bwd(X, Y, G, dX, s, fresh, lo, hi));       \
     }
 KERNELS(neg, NEG)
 KERNELS(scale, SCALE)
@@ -120,7 +122,7 @@ static int check(tg_node *n, tg_tensor *out, tg_error *err)
         .name = #nm, .math = MATH, .n_in_min = 1, .n_in_max = 1,                     \
         .in_kind = {TG_ARG_REAL}, .check = check,                                      \
         .forward = TG_KERNELS(nm##_forward), .backward = TG_KERNELS(nm##_backward), \
-        .tests = nm##_tests, .n_tests = 2};
+        .assigns = 1, .tests = nm##_tests, .n_tests = 2};
 
 DESC(neg, "y = -x", -2, 2, 0, 0, 0)
 DESC(scale, "y = s * x", -2, 2, 0, 0, -1.5)
