@@ -198,6 +198,7 @@ tg_status tg_tape_backward(tg_tape *t, tg_tensor *loss)
                                   : tg_arena_calloc(&t->arena, nb, nb >= 64 ? 64 : 16);
                 if (!x->grad)
                     return tg_error_set(&t->err, TG_ERR_NOMEM, "out of memory in backward");
+                if (raw && t->poison_fresh) memset(x->grad, 0xFF, nb); /* NaN in f32 and f64 */
                 n->fresh |= (uint64_t)raw << i;
             }
         }

@@ -81,6 +81,8 @@ typedef struct tg_tape {
     tg_error err;
     int recycle_grads; /* 1: backward reuses a gradient buffer once its node is done (see
                           tg_tape_backward); off by default */
+    int poison_fresh;  /* tests: fill the gradient buffers that backward kernels are to
+                          write outright (TG_FRESH) with NaN, so that one left unwritten shows */
     size_t free_bytes[64]; /* recycled gradient buffers, one LIFO list per size */
     void *free_head[64];
 } tg_tape;

@@ -4,7 +4,10 @@
  * (a plain sum hides softmax bugs), every differentiable input's tape gradient
  * compared in float64 with central differences (tg_gradcheck: step 1e-6,
  * |a - n| <= 1e-5 + 1e-3 |n|); then the same op in float32 against float64, values
- * and gradients, relative error <= 1e-4. Usage: test_ops_grad [op-name]. */
+ * and gradients, relative error <= 1e-4; then the gradients again through fresh buffers
+ * (the op's inputs made by another op, the buffers poisoned with NaN), which a backward
+ * that declares `assigns` must write outright: the same to 1e-12. Usage:
+ * test_ops_grad [op-name]. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +109,56 @@ static double rel_diff(const tg_tensor *a, const void *adata, const tg_tensor *b
     return md / mb;
 }
 
+/* loss = sum(op(scale(inputs, 1)) * w): the op's input gradients are new tape buffers,
+ * which a backward that declares `assigns` writes outright (poisoned with NaN first) */
+static tg_tensor *loss_fresh(tg_tape *t, void *p)
+{
+    ctx *c = p, c2 = *c;
+    for (int i = 0; i < c->spec->n_in; i++)
+        if (c->in[i]->requires_grad) c2.in[i] = tg_scale(t, c->in[i], 1);
+    tg_tensor *l = loss_fn(t, &c2);
+    c->w = c2.w, c->w_n = c2.w_n;
+    return l;
+}
+
+/* The gradients through fresh buffers equal the accumulated ones (to 1e-12, f64). */
+static void check_fresh(const tg_op_desc *d, tg_op_id op, const tg_op_test *s, uint64_t seed)
+{
+    ctx c = {op, s};
+    tg_error err = {0};
+    tg_tape *t = tg_tape_new(TG_F64, &err);
+    if (!t || make_inputs(&c, d, TG_F64, seed)) {
+        tg_tape_free(t);
+        return;
+    }
+    double *g[TG_OP_MAX_IN] = {0}, worst = 0;
+    tg_tensor *l = loss_fn(t, &c);
+    int ok = l && tg_tape_backward(t, l) == TG_OK;
+    for (int i = 0; ok && i < s->n_in; i++) {
+        if (!c.in[i]->requires_grad) continue;
+        g[i] = malloc(sizeof(double) * (size_t)c.in[i]->numel);
+        memcpy(g[i], c.in[i]->grad, sizeof(double) * (size_t)c.in[i]->numel);
+        tg_tensor_zero_grad(c.in[i]);
+    }
+    tg_tape_reset(t);
+    t->poison_fresh = 1;
+    l = loss_fresh(t, &c);
+    ok = ok && l && tg_tape_backward(t, l) == TG_OK;
+    for (int i = 0; ok && i < s->n_in; i++)
+        for (int64_t j = 0; g[i] && j < c.in[i]->numel; j++) {
+            double v = ((double *)c.in[i]->grad)[j];
+            worst = v == v ? fmax(worst, fabs(v - g[i][j])) : INFINITY;
+        }
+    if (!ok || worst > 1e-12)
+        fprintf(stderr, "%s [%s]: gradients through fresh buffers differ by %g%s\n", d->name, s->what,
+                worst, ok ? "" : " (failed)");
+    CHECK(ok && worst <= 1e-12);
+    for (int i = 0; i < s->n_in; i++) free(g[i]);
+    free(c.w);
+    free_inputs(&c);
+    tg_tape_free(t);
+}
+
 /* Runs spec in f32 and f64 from the same inputs; compares outputs and gradients. */
 static void check_f32(const tg_op_desc *d, tg_op_id op, const tg_op_test *s, uint64_t seed)
 {
@@ -199,6 +252,7 @@ static void check_op(tg_op_id op)
         free(c.w);
         tg_tape_free(tape);
         check_f32(d, op, s, seed);
+        check_fresh(d, op, s, seed);
     }
 }
 
