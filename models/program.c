@@ -639,6 +639,22 @@ tg_tensor *tg_program_run_one(tg_program *p, tg_tape *t, const tg_instr *in, tg_
     default:
         if (attrs_for(p, t, in, &a, e)) return NULL;
         if (in->op == TG_OP_MASKED_FILL && all_zero_mask(src[0], src[1])) return src[0];
+        if (in->op == TG_OP_ATTENTION && in->packed) { /* q, k, v: the split's source, packed */
+            tg_tensor *x = slots[in->packed - 1];
+            if (x && x->ndim == 3 && x->shape[2] % 3 == 0) {
+                src[0] = src[1] = src[2] = x;
+                a.i[2] = 1;
+            } else { /* not 3 C wide: the split runs after all, and fails with its message */
+                const tg_instr *sp = &p->ins[in->packed_from];
+                tg_tape_set_label(t, p->labels[sp->eq]);
+                if (tg_split(t, x, -1, 3, src) != TG_OK) {
+                    e->pos = sp->pos;
+                    snprintf(e->msg, sizeof e->msg, "in '%.160s': %.340s", p->labels[sp->eq], t->err.msg);
+                    return NULL;
+                }
+                tg_tape_set_label(t, p->labels[in->eq]);
+            }
+        }
         if (in->op == TG_OP_ATTENTION && in->n_src == 4 && all_zero_mask(src[0], src[3]))
             return tg_op_apply(t, TG_OP_ATTENTION, 3, src, &a); /* no padding: no mask to read */
         return tg_op_apply(t, (tg_op_id)in->op, in->n_src, src, &a);
@@ -655,6 +671,7 @@ int tg_program_run(tg_program *p, tg_tape *tape, tg_tensor **slots, tg_prog_erro
         /* numbers (F_CONST) run in both halves: a hoisted op may use one */
         if (in->fn != F_CONST && (p->mode == TG_RUN_HOISTED ? !in->hoist : p->mode == TG_RUN_STEP && in->hoist))
             continue;
+        if (in->absorbed) continue; /* a split that an attention reads packed */
         int fused = !p->no_fuse && in->root >= 0 && !p->ins[tg_program_root(p, i)].fuse_off;
         if (fused && !in->code) continue; /* a member: its group runs at the root */
         tg_tape_set_label(tape, p->labels[in->eq]);

@@ -24,6 +24,10 @@ struct tg_instr {
     const tg_expr *sarg[8];
     int ta, tb, inv;
     int res;    /* F_AUTO_MM: the last source is a residual added to the product */
+    int packed; /* attention whose q, k, v are a split's three parts: the split's source
+                   slot + 1 (0: none), read packed (ops/attention.c); packed_from: the split */
+    int packed_from;
+    int absorbed; /* a split whose parts only such an attention reads: not run */
     int hoist;  /* run once over the whole sequence (tg_program_plan_hoist) */
     int root;   /* the instruction whose fused group runs this one (itself for the root),
                    -1 if none (tg_program_fuse) */

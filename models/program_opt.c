@@ -1,29 +1,47 @@
 /* program_opt.c: the compiler's speed rewrites of a compiled program (program.h):
- * fusing elementwise chains into one op, and hoisting a cell's state-independent part
- * out of the time loop. Neither changes a value (tests/test_fusion.c). */
+ * fusing elementwise chains into one op, attention reading q, k, v packed from the
+ * projection they were split from, and hoisting a cell's state-independent part
+ * out of the time loop. None changes a value (tests/test_fusion.c). */
 #include <string.h>
 
 #include "graph/alloc.h"
 #include "models/program_impl.h"
 #include "ops/ops.h"
 
-/* ---- fusion: chains of elementwise ops as one op ---- */
+/* ---- fusion: chains of elementwise ops as one op; attention reading its split ---- */
+
+/* The number e gives whatever B and T are (it uses hyper-parameters only); -1 if
+ * none: evaluated with two sets of dimensions. */
+static int static_num(const tg_program *p, const tg_expr *e, double *v)
+{
+    tg_parse_error pe;
+    double prev_b = p->dim_B, prev_t = p->dim_T, k2;
+    tg_program *q = (tg_program *)p;
+    q->dim_B = 1, q->dim_T = 1;
+    int r1 = tg_expr_eval(e, tg_program_lookup, q, v, &pe);
+    q->dim_B = 2, q->dim_T = 3;
+    int r2 = tg_expr_eval(e, tg_program_lookup, q, &k2, &pe);
+    q->dim_B = prev_b, q->dim_T = prev_t;
+    return r1 || r2 || *v != k2 ? -1 : 0;
+}
+
+/* The same for a whole number */
+static int static_int(const tg_program *p, const tg_expr *e, int *v)
+{
+    double k;
+    if (static_num(p, e, &k) || k != (int)k) return -1;
+    *v = (int)k;
+    return 0;
+}
 
 /* The fused opcode of an instruction, or -1 if it is not elementwise. */
 static int fu_op(const tg_program *p, const tg_instr *in, double *imm)
 {
     *imm = 0;
     if (in->fn == F_SCALE) { /* a factor known now: no B or T in it */
-        tg_parse_error pe;
-        double prev_b = p->dim_B, prev_t = p->dim_T, k1, k2;
-        tg_program *q = (tg_program *)p;
-        q->dim_B = 1, q->dim_T = 1;
-        int r1 = tg_expr_eval(in->sarg[0], tg_program_lookup, q, &k1, &pe);
-        q->dim_B = 2, q->dim_T = 3;
-        int r2 = tg_expr_eval(in->sarg[0], tg_program_lookup, q, &k2, &pe);
-        q->dim_B = prev_b, q->dim_T = prev_t;
-        if (r1 || r2 || k1 != k2 || (in->inv && k1 == 0)) return -1;
-        *imm = in->inv ? 1 / k1 : k1;
+        double k;
+        if (static_num(p, in->sarg[0], &k) || (in->inv && k == 0)) return -1;
+        *imm = in->inv ? 1 / k : k;
         return TG_FU_SCALE;
     }
     if (in->fn != F_OP) return -1;
@@ -73,6 +91,34 @@ static int group_of(tg_program *p, int r, int *mem, int *n_mem, int *fin, int *n
     return 0;
 }
 
+/* q, k, v = split(x, 3) whose parts only attention(q, k, v, ...) reads: the attention
+ * reads x packed and the split does not run (no copies). At run time a split that
+ * would fail (x not 3 C wide) runs after all, for its message. */
+static void pack_attention(tg_program *p, const int *uses, const int *prod)
+{
+    for (int i = 0; i < p->n_ins; i++) {
+        tg_instr *in = &p->ins[i];
+        in->packed = 0;
+        if (in->fn == F_SPLIT) in->absorbed = 0;
+    }
+    for (int i = 0; i < p->n_ins; i++) {
+        tg_instr *in = &p->ins[i];
+        if (in->fn != F_OP || in->op != TG_OP_ATTENTION || in->n_src < 3) continue;
+        int j = prod[in->src[0]], n = 0, axis = -1;
+        if (j < 0) continue;
+        tg_instr *sp = &p->ins[j];
+        if (sp->fn != F_SPLIT || sp->n_dst != 3 || sp->absorbed || static_int(p, sp->sarg[0], &n) || n != 3 ||
+            (sp->n_sarg > 1 && (static_int(p, sp->sarg[1], &axis) || (axis != -1 && axis != 2))))
+            continue;
+        int ok = 1;
+        for (int k = 0; k < 3 && ok; k++) ok = in->src[k] == sp->dst[k] && uses[sp->dst[k]] == 1;
+        if (!ok || sp->hoist != in->hoist) continue;
+        in->packed = sp->src[0] + 1;
+        in->packed_from = j;
+        sp->absorbed = 1;
+    }
+}
+
 int tg_program_fuse(tg_program *p, const int *keep, int n_keep)
 {
     int *uses = tg_calloc((size_t)(p->n_slots ? p->n_slots : 1), sizeof *uses);
@@ -85,6 +131,10 @@ int tg_program_fuse(tg_program *p, const int *keep, int n_keep)
         if (p->syms[i].kind == TG_SYM_STATE && p->syms[i].slot >= 0) uses[p->syms[i].slot] += 2;
     int *prod = tg_malloc(sizeof *prod * (size_t)(p->n_slots ? p->n_slots : 1));
     if (!prod) return tg_free(uses), -1;
+    for (int i = 0; i < p->n_slots; i++) prod[i] = -1;
+    for (int i = 0; i < p->n_ins; i++)
+        for (int k = 0; k < p->ins[i].n_dst; k++) prod[p->ins[i].dst[k]] = i;
+    pack_attention(p, uses, prod);
     for (int i = 0; i < p->n_slots; i++) prod[i] = -1;
     double imm;
     /* each elementwise instruction absorbs the groups of its elementwise sources whose

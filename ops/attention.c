@@ -16,7 +16,9 @@
  *   inputs: q [B,T,C], k [B,S,C], v [B,S,C], optional mask (no gradient) broadcasting
  *           to [B,NH,T,S] (padding: [B,1,1,S]; a causal mask: [T,S])
  *   attributes: i[0] = NH, i[1] = causal (1: s > t is masked), f = scale (0 means
- *           1 / sqrt(d))
+ *           1 / sqrt(d)), i[2] = packed: q, k and v are [.., 3C] and the op reads
+ *           column blocks 0, 1 and 2 of them (one [B,T,3C] projection passed three
+ *           times: no split copies; models/program_opt.c finds split-then-attention)
  *   backward, per pair, with dP = dy vh^T:
  *     dvh += P^T dy,   dS = P * (dP - sum_s dP P), 0 where masked,
  *     dqh += scale dS kh,   dkh += scale dS^T qh
@@ -33,6 +35,7 @@
 
 typedef struct geo {
     int B, T, S, C, NH, d, causal;
+    int ld, kc, vc; /* row stride of q, k, v; column of k's and v's block (packed) */
     real scale;
     const real *M;  /* the mask or NULL */
     int64_t ms[4];  /* its strides over (b, h, t, s); 0 where it broadcasts */
@@ -41,9 +44,13 @@ typedef struct geo {
 static void get_geo(const tg_node *n, geo *g)
 {
     const tg_tensor *q = n->in[0], *k = n->in[1];
+    int packed = n->a.i[2];
     g->B = q->shape[0];
     g->T = q->shape[1];
-    g->C = q->shape[2];
+    g->ld = q->shape[2];
+    g->C = packed ? g->ld / 3 : g->ld;
+    g->kc = packed ? g->C : 0;
+    g->vc = packed ? 2 * g->C : 0;
     g->S = k->shape[1];
     g->NH = n->a.i[0];
     g->d = g->C / g->NH;
@@ -102,12 +109,13 @@ static void mask_softmax(const geo *g, int b, int h, real *P)
 static void pair_forward(const geo *g, const real *Q, const real *K, const real *V, real *Y,
                          real *P, int64_t l)
 {
-    int b = (int)(l / g->NH), h = (int)(l % g->NH), T = g->T, S = g->S, C = g->C, d = g->d;
-    int64_t qo = (int64_t)b * T * C + (int64_t)h * d, ko = (int64_t)b * S * C + (int64_t)h * d;
+    int b = (int)(l / g->NH), h = (int)(l % g->NH), T = g->T, S = g->S, C = g->C, d = g->d, ld = g->ld;
+    int64_t yo = (int64_t)b * T * C + (int64_t)h * d; /* y's block; q's, k's, v's: */
+    int64_t qo = (int64_t)b * T * ld + (int64_t)h * d, ko = (int64_t)b * S * ld + (int64_t)h * d;
     real *p = P + l * T * S;
-    TG_K(tg_gemm)(0, 1, T, S, d, g->scale, Q + qo, C, K + ko, C, 0, p, S);
+    TG_K(tg_gemm)(0, 1, T, S, d, g->scale, Q + qo, ld, K + ko + g->kc, ld, 0, p, S);
     mask_softmax(g, b, h, p);
-    TG_K(tg_gemm)(0, 0, T, d, S, 1, p, S, V + ko, C, 0, Y + qo, C);
+    TG_K(tg_gemm)(0, 0, T, d, S, 1, p, S, V + ko + g->vc, ld, 0, Y + yo, C);
 }
 
 /* pair l's gradients into dQ, dK, dV (each may be NULL), with dS (T,S) as scratch */
@@ -116,12 +124,14 @@ static void pair_backward(const geo *g, const real *Q, const real *K, const real
                           int fresh, int64_t l)
 {
     real bq = fresh & 1 ? 0 : 1, bk = fresh & 2 ? 0 : 1, bv = fresh & 4 ? 0 : 1; /* = or += */
-    int b = (int)(l / g->NH), h = (int)(l % g->NH), T = g->T, S = g->S, C = g->C, d = g->d;
-    int64_t qo = (int64_t)b * T * C + (int64_t)h * d, ko = (int64_t)b * S * C + (int64_t)h * d;
+    int b = (int)(l / g->NH), h = (int)(l % g->NH), T = g->T, S = g->S, C = g->C, d = g->d, ld = g->ld;
+    int64_t yo = (int64_t)b * T * C + (int64_t)h * d;
+    int64_t qo = (int64_t)b * T * ld + (int64_t)h * d, ko = (int64_t)b * S * ld + (int64_t)h * d;
+    int64_t kc = g->kc, vc = g->vc;
     const real *p = P + l * T * S;
-    if (dV) TG_K(tg_gemm)(1, 0, S, d, T, 1, p, S, G + qo, C, bv, dV + ko, C);
+    if (dV) TG_K(tg_gemm)(1, 0, S, d, T, 1, p, S, G + yo, C, bv, dV + ko + vc, ld);
     if (!dQ && !dK) return;
-    TG_K(tg_gemm)(0, 1, T, S, d, 1, G + qo, C, V + ko, C, 0, dS, S); /* dP */
+    TG_K(tg_gemm)(0, 1, T, S, d, 1, G + yo, C, V + ko + vc, ld, 0, dS, S); /* dP */
     for (int t = 0; t < T; t++) {
         const real *pr = p + (int64_t)t * S;
         real *ds = dS + (int64_t)t * S, sum = 0;
@@ -134,8 +144,8 @@ static void pair_backward(const geo *g, const real *Q, const real *K, const real
                 if (mr[s * g->ms[3]] != 0) ds[s] = 0;
         if (g->causal) _Pragma("omp simd") for (int s = t + 1; s < S; s++) ds[s] = 0;
     }
-    if (dQ) TG_K(tg_gemm)(0, 0, T, d, S, g->scale, dS, S, K + ko, C, bq, dQ + qo, C);
-    if (dK) TG_K(tg_gemm)(1, 0, S, d, T, g->scale, dS, S, Q + qo, C, bk, dK + ko, C);
+    if (dQ) TG_K(tg_gemm)(0, 0, T, d, S, g->scale, dS, S, K + ko + kc, ld, bq, dQ + qo, ld);
+    if (dK) TG_K(tg_gemm)(1, 0, S, d, T, g->scale, dS, S, Q + qo, ld, bk, dK + ko + kc, ld);
 }
 
 void TG_K(attention_forward)(tg_node *n)
@@ -161,8 +171,9 @@ void TG_K(attention_backward)(tg_node *n)
     int64_t L = (int64_t)g.B * g.NH, TS = (int64_t)g.T * g.S;
     real *scratch = (real *)P + L * TS + 1;
     int nt = (int)P[L * TS], fresh = (int)(n->fresh & 7);
-    /* q, k, v all one tensor (self-attention on x itself): one gradient, added to */
-    if (n->in[1] == n->in[0] || n->in[2] == n->in[0] || n->in[2] == n->in[1]) {
+    /* q, k, v one tensor (self-attention on x itself, or packed): one gradient, added
+     * to; and a packed input's other column blocks are not this op's to write */
+    if (n->a.i[2] || n->in[1] == n->in[0] || n->in[2] == n->in[0] || n->in[2] == n->in[1]) {
         for (int i = 0; i < 3; i++)
             if (TG_FRESH(n, i)) memset(n->in[i]->grad, 0, sizeof(real) * (size_t)n->in[i]->numel);
         fresh = 0;
@@ -190,9 +201,12 @@ static int check(tg_node *n, tg_tensor *out, tg_error *err)
                              "q %s, k %s, v %s: needs q [B,T,C] and k, v [B,S,C]",
                              tg_shape_str(q, sq, sizeof sq), tg_shape_str(k, sk, sizeof sk),
                              tg_shape_str(v, sv, sizeof sv));
-    if (NH < 1 || q->shape[2] % NH)
-        return tg_check_fail(err, TG_ERR_SHAPE, n, "%d heads do not divide the width %d", NH,
-                             q->shape[2]);
+    int packed = n->a.i[2], C = packed ? q->shape[2] / 3 : q->shape[2];
+    if (packed && (packed != 1 || q->shape[2] % 3))
+        return tg_check_fail(err, TG_ERR_SHAPE, n, "q %s: packed q, k, v need a width of 3 C",
+                             tg_shape_str(q, sq, sizeof sq));
+    if (NH < 1 || C % NH)
+        return tg_check_fail(err, TG_ERR_SHAPE, n, "%d heads do not divide the width %d", NH, C);
     if (n->a.i[1] != 0 && n->a.i[1] != 1)
         return tg_check_fail(err, TG_ERR_SHAPE, n, "causal must be 0 or 1, got %d", n->a.i[1]);
     if (n->n_in > 3) {
@@ -208,6 +222,7 @@ static int check(tg_node *n, tg_tensor *out, tg_error *err)
     }
     out->ndim = 3;
     memcpy(out->shape, q->shape, sizeof out->shape);
+    out->shape[2] = C;
     return 0;
 }
 
@@ -234,6 +249,9 @@ static const tg_op_test tests[] = {
     {"cross-attention S != T, mask [T,S], scale", 4,
      {{3, {2, 3, 4}, -1, 1}, {3, {2, 5, 4}, -1, 1}, {3, {2, 5, 4}, -1, 1}, {2, {3, 5}, 0, 0}},
      {.i = {2, 0}, .f = 0.7}},
+    {"packed: q, k, v column blocks of [B,T,3C]", 4,
+     {{3, {2, 3, 12}, -1, 1}, {3, {2, 3, 12}, -1, 1}, {3, {2, 3, 12}, -1, 1}, {4, {2, 1, 1, 3}, 0, 0}},
+     {.i = {2, 1, 1}}},
     {"a mask per head [B,NH,T,S]", 4,
      {{3, {1, 3, 6}, -1, 1}, {3, {1, 3, 6}, -1, 1}, {3, {1, 3, 6}, -1, 1}, {4, {1, 3, 3, 3}, 0, 0}},
      {.i = {3, 0}}},
