@@ -581,6 +581,20 @@ static int all_zero_mask(const tg_tensor *x, const tg_tensor *mask)
     return 1;
 }
 
+int tg_program_run_split(tg_program *p, tg_tape *t, const tg_instr *in, tg_tensor **slots, tg_prog_error *e)
+{
+    int n = in->n_dst, axis = -1;
+    if (sint(p, t, in, 0, &n, e) || (in->n_sarg > 1 && sint(p, t, in, 1, &axis, e))) return -1;
+    if (n != in->n_dst) {
+        rfail(p, t, in, e, "split into %d parts, but %d names are assigned", n, in->n_dst);
+        return -1;
+    }
+    tg_tensor *parts[TG_EQ_MAX_LHS];
+    if (tg_split(t, slots[in->src[0]], axis, n, parts) == TG_OK)
+        for (int k = 0; k < n; k++) slots[in->dst[k]] = parts[k];
+    return 0;
+}
+
 tg_tensor *tg_program_run_one(tg_program *p, tg_tape *t, const tg_instr *in, tg_tensor **slots,
                               tg_prog_error *e)
 {
@@ -661,6 +675,16 @@ tg_tensor *tg_program_run_one(tg_program *p, tg_tape *t, const tg_instr *in, tg_
     }
 }
 
+/* 1 if `in` is a split whose every part fused groups read in place, and they run as
+ * fused ops */
+static int split_skipped(const tg_program *p, const tg_instr *in)
+{
+    if (!in->all_absorbed || p->no_fuse) return 0;
+    for (int a = 0; a < in->n_absorbers; a++)
+        if (p->ins[in->absorbers[a]].fuse_off) return 0;
+    return 1;
+}
+
 int tg_program_run(tg_program *p, tg_tape *tape, tg_tensor **slots, tg_prog_error *e)
 {
     e->pos = -1;
@@ -672,22 +696,14 @@ int tg_program_run(tg_program *p, tg_tape *tape, tg_tensor **slots, tg_prog_erro
         if (in->fn != F_CONST && (p->mode == TG_RUN_HOISTED ? !in->hoist : p->mode == TG_RUN_STEP && in->hoist))
             continue;
         if (in->absorbed) continue; /* a split that an attention reads packed */
+        if (split_skipped(p, in)) continue; /* fused groups read its parts in place */
         int fused = !p->no_fuse && in->root >= 0 && !p->ins[tg_program_root(p, i)].fuse_off;
         if (fused && !in->code) continue; /* a member: its group runs at the root */
         tg_tape_set_label(tape, p->labels[in->eq]);
         if (fused) {
             tg_program_run_group(p, tape, i, slots, e);
         } else if (in->fn == F_SPLIT) {
-            int n = in->n_dst, axis = -1;
-            if (sint(p, tape, in, 0, &n, e) || (in->n_sarg > 1 && sint(p, tape, in, 1, &axis, e)))
-                return -1;
-            if (n != in->n_dst) {
-                rfail(p, tape, in, e, "split into %d parts, but %d names are assigned", n, in->n_dst);
-                return -1;
-            }
-            tg_tensor *parts[TG_EQ_MAX_LHS];
-            if (tg_split(tape, slots[in->src[0]], axis, n, parts) == TG_OK)
-                for (int k = 0; k < n; k++) slots[in->dst[k]] = parts[k];
+            if (tg_program_run_split(p, tape, in, slots, e)) return -1;
         } else {
             slots[in->dst[0]] = tg_program_run_one(p, tape, in, slots, e);
         }

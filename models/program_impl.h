@@ -28,6 +28,10 @@ struct tg_instr {
                    slot + 1 (0: none), read packed (ops/attention.c); packed_from: the split */
     int packed_from;
     int absorbed; /* a split whose parts only such an attention reads: not run */
+    /* a split whose parts fused groups read as column blocks of its source: those
+     * groups' roots, and whether every part is read so (then the split does not run
+     * while they run as one op each) */
+    int n_absorbers, absorbers[TG_EQ_MAX_LHS], all_absorbed;
     int hoist;  /* run once over the whole sequence (tg_program_plan_hoist) */
     int root;   /* the instruction whose fused group runs this one (itself for the root),
                    -1 if none (tg_program_fuse) */
@@ -38,6 +42,9 @@ struct tg_instr {
 
 /* A hyper-parameter's or dimension's value for tg_expr_eval (ctx: the program). */
 int tg_program_lookup(void *ctx, const char *name, double *v);
+/* Runs a split instruction into its slots; -1 on a static-argument error (in e), else
+ * 0 (a shape error is the tape's). */
+int tg_program_run_split(tg_program *p, tg_tape *t, const tg_instr *in, tg_tensor **slots, tg_prog_error *e);
 /* Runs one instruction (not a split); its output, or NULL with the tape's error. */
 tg_tensor *tg_program_run_one(tg_program *p, tg_tape *t, const tg_instr *in, tg_tensor **slots,
                               tg_prog_error *e);

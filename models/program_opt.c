@@ -119,6 +119,50 @@ static void pack_attention(tg_program *p, const int *uses, const int *prod)
     }
 }
 
+/* Group r reads a part of `a, b, ... = split(x, n)` (last axis) that nothing else
+ * reads as a column block of x. When every part is read so, the split does not run
+ * (no copies, no slice gradients): an LSTM's i, f, g, o. */
+static void split_columns(tg_program *p, int r, const int *uses, const int *prod)
+{
+    tg_instr *root = &p->ins[r];
+    tg_fused_code *code = root->code;
+    for (int m = 0; m < root->n_fin; m++) {
+        int j = prod[root->fin[m]], n = 0, axis = -1, q = 0;
+        if (j < 0 || uses[root->fin[m]] != 1) continue;
+        tg_instr *sp = &p->ins[j];
+        if (sp->fn != F_SPLIT || sp->absorbed || static_int(p, sp->sarg[0], &n) || n != sp->n_dst || n > 255 ||
+            (sp->n_sarg > 1 && (static_int(p, sp->sarg[1], &axis) || axis != -1)))
+            continue;
+        while (sp->dst[q] != root->fin[m]) q++;
+        code->part[m] = (uint8_t)(q + 1);
+        code->parts[m] = (uint8_t)n;
+        root->fin[m] = sp->src[0];
+        int known = 0;
+        for (int a = 0; a < sp->n_absorbers; a++) known |= sp->absorbers[a] == r;
+        if (!known) sp->absorbers[sp->n_absorbers++] = r;
+    }
+}
+
+/* Splits all of whose read parts fused groups read in place */
+static void mark_absorbed_splits(tg_program *p, const int *uses)
+{
+    for (int j = 0; j < p->n_ins; j++) {
+        tg_instr *sp = &p->ins[j];
+        if (sp->fn != F_SPLIT || !sp->n_absorbers) continue;
+        int all = 1;
+        for (int q = 0; q < sp->n_dst && all; q++) {
+            int read_in_place = 0;
+            for (int a = 0; a < sp->n_absorbers; a++) {
+                const tg_instr *root = &p->ins[sp->absorbers[a]];
+                for (int m = 0; m < root->n_fin; m++)
+                    read_in_place |= root->code->part[m] == q + 1 && root->fin[m] == sp->src[0];
+            }
+            all = uses[sp->dst[q]] == 0 || read_in_place;
+        }
+        sp->all_absorbed = all;
+    }
+}
+
 int tg_program_fuse(tg_program *p, const int *keep, int n_keep)
 {
     int *uses = tg_calloc((size_t)(p->n_slots ? p->n_slots : 1), sizeof *uses);
@@ -131,11 +175,12 @@ int tg_program_fuse(tg_program *p, const int *keep, int n_keep)
         if (p->syms[i].kind == TG_SYM_STATE && p->syms[i].slot >= 0) uses[p->syms[i].slot] += 2;
     int *prod = tg_malloc(sizeof *prod * (size_t)(p->n_slots ? p->n_slots : 1));
     if (!prod) return tg_free(uses), -1;
-    for (int i = 0; i < p->n_slots; i++) prod[i] = -1;
+    int *prod_all = tg_malloc(sizeof *prod_all * (size_t)(p->n_slots ? p->n_slots : 1));
+    if (!prod_all) return tg_free(uses), tg_free(prod), -1;
+    for (int i = 0; i < p->n_slots; i++) prod[i] = prod_all[i] = -1;
     for (int i = 0; i < p->n_ins; i++)
-        for (int k = 0; k < p->ins[i].n_dst; k++) prod[p->ins[i].dst[k]] = i;
-    pack_attention(p, uses, prod);
-    for (int i = 0; i < p->n_slots; i++) prod[i] = -1;
+        for (int k = 0; k < p->ins[i].n_dst; k++) prod_all[p->ins[i].dst[k]] = i;
+    pack_attention(p, uses, prod_all);
     double imm;
     /* each elementwise instruction absorbs the groups of its elementwise sources whose
      * value nothing else reads */
@@ -144,6 +189,7 @@ int tg_program_fuse(tg_program *p, const int *keep, int n_keep)
         in->root = -1;
         in->code = NULL;
         in->fuse_off = 0;
+        in->n_absorbers = in->all_absorbed = 0;
         if (in->n_dst == 1) prod[in->dst[0]] = i;
         if (fu_op(p, in, &imm) < 0) continue;
         in->root = i;
@@ -186,13 +232,16 @@ int tg_program_fuse(tg_program *p, const int *keep, int n_keep)
             }
         }
         root->code = code;
+        split_columns(p, r, uses, prod_all);
     }
+    mark_absorbed_splits(p, uses);
     /* a lone elementwise instruction is not a group */
     for (int i = 0; i < p->n_ins; i++)
         if (p->ins[i].root >= 0 && !p->ins[tg_program_root(p, i)].code) p->ins[i].root = -1;
     p->fused = 1;
     tg_free(uses);
     tg_free(prod);
+    tg_free(prod_all);
     return rc;
 }
 
@@ -204,10 +253,16 @@ void tg_program_run_group(tg_program *p, tg_tape *t, int r, tg_tensor **slots, t
     tg_tensor *x[TG_FUSED_MAX_IN];
     for (int k = 0; k < root->n_fin; k++)
         if (!(x[k] = slots[root->fin[k]])) break;
-    if (root->n_fin > 0 && x[root->n_fin - 1] && tg_fused_fits(x, root->n_fin) < 0) {
+    if (root->n_fin > 0 && x[root->n_fin - 1] && tg_fused_fits(root->code, x, root->n_fin) < 0) {
         slots[root->dst[0]] = tg_fused(t, root->code, root->n_fin, x);
         return;
     }
+    for (int j = 0; j < r && !t->err.code; j++) /* one by one: the splits it read in place run */
+        for (int a = 0; a < p->ins[j].n_absorbers; a++)
+            if (p->ins[j].absorbers[a] == r && p->ins[j].all_absorbed) {
+                tg_tape_set_label(t, p->labels[p->ins[j].eq]);
+                if (tg_program_run_split(p, t, &p->ins[j], slots, e)) return;
+            }
     for (int j = 0; j <= r && !t->err.code; j++)
         if (p->ins[j].root >= 0 && tg_program_root(p, j) == r) {
             tg_tape_set_label(t, p->labels[p->ins[j].eq]);

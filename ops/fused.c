@@ -22,28 +22,40 @@
 #define MAXR (TG_FUSED_MAX_IN + TG_FUSED_MAX_INS)
 #define INV_SQRT_2PI ((real)0.39894228040143267794)
 
-enum { FULL, ROW, SCALAR };
+enum { FULL, ROW, SCALAR, COLS };
 
 typedef struct layout {
     int64_t R, C, bpr; /* rows, columns per row, blocks per row */
     int mode[TG_FUSED_MAX_IN];
+    int64_t ld[TG_FUSED_MAX_IN], off[TG_FUSED_MAX_IN]; /* FULL, COLS: row stride, column */
     int64_t part;      /* partial-sum elements per thread (rows and scalars) */
 } layout;
 
+/* Input k's elements as the op sees them: a column block counts 1 / parts of x */
+static int64_t eff_numel(const tg_fused_code *code, int k, const tg_tensor *x)
+{
+    return code->part[k] ? x->numel / code->parts[k] : x->numel;
+}
+
 static void get_layout(const tg_node *n, layout *L)
 {
+    const tg_fused_code *code = n->a.ptr;
     int64_t N = n->out->numel, C = n->out->ndim ? n->out->shape[n->out->ndim - 1] : 1;
     int has_row = 0;
     L->part = 0;
     for (int k = 0; k < n->n_in; k++) {
-        int64_t m = n->in[k]->numel;
-        L->mode[k] = m == N ? FULL : m == 1 ? SCALAR : ROW;
-        has_row |= L->mode[k] == ROW;
+        int64_t m = eff_numel(code, k, n->in[k]);
+        L->mode[k] = code->part[k] ? COLS : m == N ? FULL : m == 1 ? SCALAR : ROW;
+        has_row |= L->mode[k] == ROW || L->mode[k] == COLS;
         L->part += L->mode[k] == ROW ? C : L->mode[k] == SCALAR;
     }
     L->C = has_row ? C : N; /* without rows: one long row, in blocks */
     L->R = N / L->C;
     L->bpr = (L->C + BLK - 1) / BLK;
+    for (int k = 0; k < n->n_in; k++) {
+        L->ld[k] = L->mode[k] == COLS ? C * code->parts[k] : L->C;
+        L->off[k] = L->mode[k] == COLS ? C * (code->part[k] - 1) : 0;
+    }
 }
 
 /* Runs the program on task t (row r, columns [c0, c0+m)): R[k] points at register k. */
@@ -55,7 +67,7 @@ static void run_block(const tg_fused_code *code, const layout *L, const real *co
     *off = r * L->C + c0;
     *len = m;
     for (int k = 0; k < code->n_in; k++) {
-        if (L->mode[k] == FULL) R[k] = in[k] + r * L->C + c0;
+        if (L->mode[k] == FULL || L->mode[k] == COLS) R[k] = in[k] + r * L->ld[k] + L->off[k] + c0;
         else if (L->mode[k] == ROW) R[k] = in[k] + c0;
         else {
             for (int i = 0; i < m; i++) S[k][i] = in[k][0];
@@ -148,12 +160,12 @@ static void backward_block(const tg_fused_code *code, const layout *L, const rea
     for (int k = 0; k < code->n_in; k++) {
         int mode = L->mode[k];
         real *p = part;
-        if (mode != FULL) part += mode == ROW ? L->C : 1;
+        if (mode == ROW || mode == SCALAR) part += mode == ROW ? L->C : 1;
         if (!dIn[k]) continue;
         const real *dk = D[k];
-        if (mode == FULL) {
-            real *dx = dIn[k] + off;
-            if (fresh >> k & 1) memcpy(dx, dk, sizeof(real) * (size_t)m);
+        if (mode == FULL || mode == COLS) { /* (a fresh column block's tensor was zeroed) */
+            real *dx = dIn[k] + (off / L->C) * L->ld[k] + L->off[k] + off % L->C;
+            if (mode == FULL && (fresh >> k & 1)) memcpy(dx, dk, sizeof(real) * (size_t)m);
             else _Pragma("omp simd") for (int i = 0; i < m; i++) dx[i] += dk[i];
         } else if (mode == ROW) {
             _Pragma("omp simd") for (int i = 0; i < m; i++) p[c0 + i] += dk[i];
@@ -178,6 +190,8 @@ void TG_K(fused_backward)(tg_node *n)
     }
     const real *G = n->out->grad;
     uint64_t fresh = n->fresh;
+    for (int k = 0; k < n->n_in; k++) /* a column block writes only its part of a fresh gradient */
+        if (L.mode[k] == COLS && dIn[k] && TG_FRESH(n, k)) memset(dIn[k], 0, sizeof(real) * (size_t)n->in[k]->numel);
     real *saved = n->saved; /* [0]: threads at record time, then per-thread partials */
     int nt = (int)saved[0];
     int64_t tasks = L.R * L.bpr;
@@ -197,7 +211,7 @@ void TG_K(fused_backward)(tg_node *n)
     /* partial sums into the row and scalar inputs' gradients */
     real *p = parts;
     for (int k = 0; k < n->n_in; k++) {
-        if (L.mode[k] == FULL) continue;
+        if (L.mode[k] == FULL || L.mode[k] == COLS) continue;
         int64_t w = L.mode[k] == ROW ? L.C : 1;
         if (dIn[k] && TG_FRESH(n, k)) memset(dIn[k], 0, sizeof(real) * (size_t)w);
         for (int th = 0; dIn[k] && th < nt; th++)
@@ -207,17 +221,39 @@ void TG_K(fused_backward)(tg_node *n)
 }
 
 #if TG_ONCE
-int tg_fused_fits(tg_tensor *const *x, int n)
+/* Input k as the op sees it (a column block: the last dim / parts) into e; 0, or -1 if
+ * a column block's tensor does not hold that many blocks */
+static int eff(const tg_fused_code *code, int k, const tg_tensor *x, tg_tensor *e)
 {
-    const tg_tensor *full = x[0];
-    for (int k = 1; k < n; k++)
-        if (x[k]->numel > full->numel) full = x[k];
-    int C = full->ndim ? full->shape[full->ndim - 1] : 1;
+    *e = *x;
+    if (!code || !code->part[k]) return 0;
+    int nb = code->parts[k], W = x->ndim ? x->shape[x->ndim - 1] : 0;
+    if (nb < 1 || code->part[k] > nb || W % nb) return -1;
+    e->shape[x->ndim - 1] = W / nb;
+    e->numel = x->numel / nb;
+    return 0;
+}
+
+/* The largest input, as the op sees it: the output's shape */
+static void full_of(const tg_fused_code *code, tg_tensor *const *x, int n, tg_tensor *full)
+{
+    tg_tensor e;
+    full->numel = -1;
+    for (int k = 0; k < n; k++)
+        if (!eff(code, k, x[k], &e) && e.numel > full->numel) *full = e;
+}
+
+int tg_fused_fits(const tg_fused_code *code, tg_tensor *const *x, int n)
+{
+    tg_tensor full, a;
+    full_of(code, x, n, &full);
+    int C = full.ndim ? full.shape[full.ndim - 1] : 1;
     for (int k = 0; k < n; k++) {
-        const tg_tensor *a = x[k];
-        if (a->numel == 1) continue;
-        if (a->ndim == full->ndim && !memcmp(a->shape, full->shape, sizeof(int) * (size_t)a->ndim)) continue;
-        if (a->numel == C && a->ndim >= 1 && a->ndim <= full->ndim && a->shape[a->ndim - 1] == C) continue;
+        if (eff(code, k, x[k], &a)) return k;
+        int same = a.ndim == full.ndim && !memcmp(a.shape, full.shape, sizeof(int) * (size_t)a.ndim);
+        if (code && code->part[k] && !same) return k; /* a column block must be full */
+        if (same || (a.numel == 1 && !(code && code->part[k]))) continue;
+        if (a.numel == C && a.ndim >= 1 && a.ndim <= full.ndim && a.shape[a.ndim - 1] == C) continue;
         return k;
     }
     return -1;
@@ -234,18 +270,21 @@ static int check(tg_node *n, tg_tensor *out, tg_error *err)
         if (in_->op >= TG_FU_COUNT || in_->a >= code->n_in + j || in_->b >= code->n_in + j)
             return tg_check_fail(err, TG_ERR_INVALID, n, "instruction %d is invalid", j);
     }
-    int bad = tg_fused_fits(n->in, n->n_in);
-    const tg_tensor *full = n->in[0];
-    for (int k = 1; k < n->n_in; k++)
-        if (n->in[k]->numel > full->numel) full = n->in[k];
+    int bad = tg_fused_fits(code, n->in, n->n_in);
+    tg_tensor full;
+    full_of(code, n->in, n->n_in, &full);
     if (bad >= 0) {
         char sa[64], sb[64];
-        int C = full->ndim ? full->shape[full->ndim - 1] : 1;
+        int C = full.ndim ? full.shape[full.ndim - 1] : 1;
+        if (code->part[bad])
+            return tg_check_fail(err, TG_ERR_SHAPE, n, "input %d %s does not hold column block %d of %d of shape %s",
+                                 bad + 1, tg_shape_str(n->in[bad], sa, sizeof sa), code->part[bad], code->parts[bad],
+                                 tg_shape_str(&full, sb, sizeof sb));
         return tg_check_fail(err, TG_ERR_SHAPE, n, "input %d %s is neither %s, a row [%d] nor a scalar", bad + 1,
-                             tg_shape_str(n->in[bad], sa, sizeof sa), tg_shape_str(full, sb, sizeof sb), C);
+                             tg_shape_str(n->in[bad], sa, sizeof sa), tg_shape_str(&full, sb, sizeof sb), C);
     }
-    out->ndim = full->ndim;
-    memcpy(out->shape, full->shape, sizeof out->shape);
+    out->ndim = full.ndim;
+    memcpy(out->shape, full.shape, sizeof out->shape);
     return 0;
 }
 
@@ -253,10 +292,11 @@ static int check(tg_node *n, tg_tensor *out, tg_error *err)
  * each row and scalar input */
 static int64_t saved(const tg_node *n)
 {
+    const tg_fused_code *code = n->a.ptr;
     int64_t N = n->out->numel, C = n->out->ndim ? n->out->shape[n->out->ndim - 1] : 1, part = 0;
     for (int k = 0; k < n->n_in; k++) {
-        int64_t m = n->in[k]->numel;
-        part += m == N ? 0 : m == 1 ? 1 : C;
+        int64_t m = eff_numel(code, k, n->in[k]);
+        part += code->part[k] || m == N ? 0 : m == 1 ? 1 : C;
     }
     return 1 + part * omp_get_max_threads();
 }
@@ -293,6 +333,12 @@ static const tg_fused_code every_op = {3, 19, {
     {TG_FU_TANH, 3, 3, 0},     /* 19 */
     {TG_FU_SIGMOID, 19, 19, 0}, /* 20 */
     {TG_FU_MUL, 18, 20, 0}}};  /* 21 */
+/* the same, f, i and g read as column blocks 2, 1, 3 of 4 of wider inputs (an LSTM's
+ * gates, split in place) */
+static const tg_fused_code lstm_c_cols = {4, 6, {
+    {TG_FU_SIGMOID, 0, 0, 0}, {TG_FU_MUL, 4, 3, 0}, {TG_FU_SIGMOID, 1, 1, 0},
+    {TG_FU_TANH, 2, 2, 0}, {TG_FU_MUL, 6, 7, 0}, {TG_FU_ADD, 5, 8, 0}},
+    .part = {2, 1, 3, 0}, .parts = {4, 4, 4, 0}};
 /* x * x + x: one input read twice by one instruction */
 static const tg_fused_code square = {1, 2, {{TG_FU_MUL, 0, 0, 0}, {TG_FU_ADD, 1, 0, 0}}};
 
@@ -304,6 +350,8 @@ static const tg_op_test tests[] = {
     {"a row of more than one block", 3, {{2, {3, 300}, -2, 2}, {2, {1, 300}, -1, 1}, {0, {0}, 0.5, 1.5}},
      {.ptr = &every_op}},
     {"one long row, x * x + x", 1, {{1, {700}, -2, 2}}, {.ptr = &square}},
+    {"column blocks of [3,20] and a full [3,5]", 4,
+     {{2, {3, 20}, -2, 2}, {2, {3, 20}, -2, 2}, {2, {3, 20}, -2, 2}, {2, {3, 5}, -2, 2}}, {.ptr = &lstm_c_cols}},
     {"rows across threads, partial sums", 3, {{2, {64, 300}, -2, 2}, {1, {300}, -1, 1}, {0, {0}, 0.5, 1.5}},
      {.ptr = &every_op}},
 };

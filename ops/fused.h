@@ -5,7 +5,9 @@
  *
  * Registers 0..n_in-1 are the inputs; instruction k writes register n_in + k; the last
  * instruction's register is the output. An input is either the output's full shape, a
- * row [C] (or [1,..,C]) broadcast over the leading dims, or a scalar. */
+ * row [C] (or [1,..,C]) broadcast over the leading dims, or a scalar; or, when part[k]
+ * is j + 1, column block j of an input [..., parts[k] C], read and written in place
+ * (the parts of a split along the last axis: an LSTM's i, f, g, o of its gates). */
 #ifndef TG_FUSED_H
 #define TG_FUSED_H
 
@@ -28,6 +30,7 @@ typedef struct tg_fused_ins {
 typedef struct tg_fused_code {
     int n_in, n_ins;
     tg_fused_ins ins[TG_FUSED_MAX_INS];
+    uint8_t part[TG_FUSED_MAX_IN], parts[TG_FUSED_MAX_IN]; /* column blocks (see above) */
 } tg_fused_code;
 
 #endif

@@ -78,9 +78,10 @@ tg_tensor *tg_linear(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b);
 /* --- a chain of elementwise ops in one pass (ops/fused.h; built by models/program.c) --- */
 struct tg_fused_code;
 tg_tensor *tg_fused(tg_tape *t, const struct tg_fused_code *code, int n_in, tg_tensor *const *in);
-/* -1 if the n inputs fit one fused op (each the largest one's shape, a row of its last
- * dim, or a scalar), else the index of the first that does not. */
-int tg_fused_fits(tg_tensor *const *x, int n);
+/* -1 if the n inputs fit one fused op of program code (NULL: no column blocks): each
+ * the largest one's shape, a row of its last dim, or a scalar, or a column block that
+ * has the largest one's shape; else the index of the first that does not. */
+int tg_fused_fits(const struct tg_fused_code *code, tg_tensor *const *x, int n);
 
 /* --- attention --- */
 /* Multi-head scaled dot-product attention, one node: q [B,T,C], k and v [B,S,C], heads
