@@ -38,6 +38,7 @@ void tg_tape_reset(tg_tape *t)
     memset(t->free_head, 0, sizeof t->free_head);
     t->last = NULL;
     t->n_nodes = 0;
+    t->wgrads = NULL;
     tg_error_clear(&t->err);
 }
 
@@ -185,8 +186,21 @@ tg_status tg_tape_backward(tg_tape *t, tg_tensor *loss)
     }
     if (!loss->requires_grad) return TG_OK; /* depends on nothing that needs a gradient */
     if (add_one(t, loss)) return t->err.code;
+    for (tg_wgrad *wg = t->wgrads; wg; wg = wg->next) { /* the stacked rows' buffers */
+        size_t es = tg_dtype_size(wg->w->dtype);
+        if (!(wg->G = tg_arena_alloc(&t->arena, (size_t)(wg->rows * wg->n) * es, 64)) ||
+            !(wg->X = tg_arena_alloc(&t->arena, (size_t)(wg->rows * wg->k) * es, 64)))
+            return tg_error_set(&t->err, TG_ERR_NOMEM, "out of memory in backward");
+    }
     for (tg_node *n = t->last; n; n = n->prev) {
-        if (!n->out->grad) continue; /* nothing flowed into this node */
+        if (!n->out->grad) { /* nothing flowed into this node: its deferred rows add 0 */
+            if (n->wg) {
+                size_t es = tg_dtype_size(n->wg->w->dtype);
+                memset((char *)n->wg->G + (size_t)(n->wg_row * n->wg->n) * es, 0, (size_t)(n->wg_m * n->wg->n) * es);
+                memset((char *)n->wg->X + (size_t)(n->wg_row * n->wg->k) * es, 0, (size_t)(n->wg_m * n->wg->k) * es);
+            }
+            continue;
+        }
         n->fresh = 0;
         for (int i = 0; i < n->n_in; i++) {
             tg_tensor *x = n->in[i];
@@ -205,6 +219,7 @@ tg_status tg_tape_backward(tg_tape *t, tg_tensor *loss)
         n->backward(n);
         if (t->recycle_grads) grad_give(t, n->out);
     }
+    for (tg_wgrad *wg = t->wgrads; wg; wg = wg->next) wg->finish(wg);
     return TG_OK;
 }
 

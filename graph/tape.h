@@ -50,6 +50,21 @@ typedef struct tg_attrs {
 typedef struct tg_node tg_node;
 typedef void (*tg_kernel_fn)(tg_node *n);
 
+/* A weight's deferred gradient (tg_tape.defer_wgrad): the small products x_t @ w of a
+ * recurrence (one per time step, M = batch rows) add G_t^T x_t (or x_t^T G_t) into
+ * w's gradient at every step, a read and a write of all of w's gradient per step that
+ * pushes w out of cache. Deferred, each step's backward copies its rows of G and x
+ * into two stacked buffers, and one product of K = all the rows adds them at the end
+ * of backward (`finish`, set by the op). */
+typedef struct tg_wgrad {
+    struct tg_wgrad *next;
+    tg_tensor *w;            /* the weight (a persistent tensor with a gradient) */
+    int tb;                  /* 1: products x @ w^T, dw [N,K] += G^T X; 0: dw [K,N] += X^T G */
+    int64_t rows, n, k;      /* rows of all the products; G's columns N, x's columns K */
+    void *G, *X;             /* [rows, n], [rows, k] (tape arena, allocated by backward) */
+    void (*finish)(struct tg_wgrad *wg);
+} tg_wgrad;
+
 struct tg_node {
     tg_node *prev;        /* the node recorded before this one */
     tg_tensor *out;
@@ -66,6 +81,9 @@ struct tg_node {
      * so backward must write every element of it (=, not +=). Saves a zeroing pass and
      * a read per gradient. */
     uint64_t assigns, fresh;
+    tg_wgrad *wg;         /* a deferred weight gradient whose rows [wg_row, wg_row + wg_m)
+                             this node's backward fills, or NULL */
+    int64_t wg_row, wg_m;
     tg_tensor *in_inline[TG_MAX_INLINE_IN];
 };
 
@@ -83,6 +101,9 @@ typedef struct tg_tape {
                           tg_tape_backward); off by default */
     int poison_fresh;  /* tests: fill the gradient buffers that backward kernels are to
                           write outright (TG_FRESH) with NaN, so that one left unwritten shows */
+    int defer_wgrad;   /* 1: small products by a weight defer its gradient (tg_wgrad); the
+                          trainer sets it */
+    tg_wgrad *wgrads;  /* this step's deferred weight gradients (arena) */
     size_t free_bytes[64]; /* recycled gradient buffers, one LIFO list per size */
     void *free_head[64];
 } tg_tape;

@@ -393,6 +393,7 @@ tg_status tg_trainer_init(tg_trainer *t, const char *config_path, const char *re
     for (int s = 0; s < t->n_shards; s++) {
         if (!(t->tapes[s] = tg_tape_new(TG_F32, err))) goto fail;
         t->tapes[s]->recycle_grads = 1; /* peak memory: only live gradients (see tape.h) */
+        t->tapes[s]->defer_wgrad = 1;   /* a recurrence's weight gradient in one product */
     }
     t->tape = t->tapes[0];
     /* the run directory only once everything has been checked */

@@ -104,6 +104,7 @@ tg_tensor *tg_op_apply(tg_tape *t, tg_op_id op, int n_in, tg_tensor *const *in,
     if (a) n->a = *a;
     n->assigns = d->assigns;
     n->fresh = 0;
+    n->wg = NULL;
     out->dtype = (uint8_t)dtype;
 
     if (d->check(n, out, &t->err)) return NULL;
@@ -134,6 +135,8 @@ tg_tensor *tg_op_apply(tg_tape *t, tg_op_id op, int n_in, tg_tensor *const *in,
         n->prev = t->last;
         t->last = n;
         t->n_nodes++;
+        if (t->defer_wgrad && op == TG_OP_MATMUL && tg_matmul_defer(t, n))
+            return fail(t, TG_ERR_NOMEM, "%s: out of memory%.0d", d->name, 0);
     }
     return out;
 }

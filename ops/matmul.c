@@ -117,6 +117,11 @@ void TG_K(matmul_backward)(tg_node *n)
     real *dA = grad_of(n->in[0]), *dB = grad_of(n->in[1]);
     int64_t sa = (int64_t)d.M * d.K, sb = (int64_t)d.K * d.N, sy = (int64_t)d.M * d.N;
     if (d.L == 1) {
+        if (n->wg) { /* dB deferred: this product's rows of G and A join the stacked ones */
+            memcpy((real *)n->wg->G + n->wg_row * d.N, G, sizeof(real) * (size_t)sy);
+            memcpy((real *)n->wg->X + n->wg_row * d.K, A, sizeof(real) * (size_t)sa);
+            dB = NULL;
+        }
         mm_backward(&d, A, B, G, dA, dB, TG_FRESH(n, 0), TG_FRESH(n, 1));
         const tg_tensor *bias, *res;
         extras(n, &bias, &res);
@@ -251,6 +256,43 @@ const tg_op_desc tg_op_bmm_desc = {
     .in_kind = {TG_ARG_REAL, TG_ARG_REAL}, .check = check_bmm, .assigns = 3,
     .forward = TG_KERNELS(matmul_forward), .backward = TG_KERNELS(matmul_backward),
     .tests = bmm_tests, .n_tests = sizeof bmm_tests / sizeof *bmm_tests};
+
+/* The deferred gradient's one product: dw += G^T X (tb) or X^T G, K = all the rows */
+static void wgrad_finish(tg_wgrad *wg)
+{
+    int R = (int)wg->rows, N = (int)wg->n, K = (int)wg->k;
+    if (wg->w->dtype == TG_F32) {
+        if (wg->tb) tg_gemm_f32(1, 0, N, K, R, 1, wg->G, N, wg->X, K, 1, wg->w->grad, K);
+        else tg_gemm_f32(1, 0, K, N, R, 1, wg->X, K, wg->G, N, 1, wg->w->grad, N);
+    } else {
+        if (wg->tb) tg_gemm_f64(1, 0, N, K, R, 1, wg->G, N, wg->X, K, 1, wg->w->grad, K);
+        else tg_gemm_f64(1, 0, K, N, R, 1, wg->X, K, wg->G, N, 1, wg->w->grad, N);
+    }
+}
+
+int tg_matmul_defer(tg_tape *t, tg_node *n)
+{
+    tg_tensor *a = n->in[0], *w = n->in[1];
+    int ta = n->a.i[0], tb = n->a.i[1];
+    if (n->op != TG_OP_MATMUL || ta || n->a.f != 0 || !w->owned || !w->requires_grad || !w->grad ||
+        w->ndim != 2 || a == w)
+        return 0;
+    int K = tb ? w->shape[1] : w->shape[0], N = tb ? w->shape[0] : w->shape[1];
+    int64_t M = a->numel / K;
+    if (M > 128) return 0; /* a large product gains nothing */
+    tg_wgrad *wg = t->wgrads;
+    while (wg && (wg->w != w || wg->tb != tb)) wg = wg->next;
+    if (!wg) {
+        if (!(wg = tg_tape_alloc(t, sizeof *wg))) return -1;
+        *wg = (tg_wgrad){.next = t->wgrads, .w = w, .tb = tb, .n = N, .k = K, .finish = wgrad_finish};
+        t->wgrads = wg;
+    }
+    n->wg = wg;
+    n->wg_row = wg->rows;
+    n->wg_m = M;
+    wg->rows += M;
+    return 0;
+}
 
 static tg_tensor *mm(tg_tape *t, tg_op_id op, tg_tensor *a, tg_tensor *b, int ta, int tb)
 {

@@ -157,4 +157,9 @@ int tg_axis(int axis, int ndim);
 #define TG_FRESH(n, i) ((i) < 64 && (((n)->fresh >> (i)) & 1))
 #define TG_ASSIGNS_ALL (~(uint64_t)0)
 
+/* With t->defer_wgrad, a small product x @ w (or x @ w^T) by a persistent weight
+ * defers w's gradient (graph/tape.h, tg_wgrad); called by tg_op_apply for a recorded
+ * matmul node. 0, or -1 out of memory. */
+int tg_matmul_defer(tg_tape *t, tg_node *n);
+
 #endif
