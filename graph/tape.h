@@ -44,7 +44,8 @@ typedef struct tg_attrs {
     int i[8];
     double f;
     uint64_t seed;
-    const void *ptr; /* an op's program (fused), which must outlive the tape's nodes */
+    const void *ptr; /* an op's program (fused) or a matmul's transposed b (ops/matmul.c),
+                        which must outlive the tape's nodes */
 } tg_attrs;
 
 typedef struct tg_node tg_node;

@@ -516,6 +516,10 @@ static tg_tensor *run_cell(tg_model *m, tg_cell *c, tg_tape *t, tg_tensor *X, co
         state[s] = run && run->carry_in ? run->carry_in[state0 + s] : NULL;
     for (int s = 0; s < c->n_state; s++)
         if (!state[s]) state[s] = tg_tape_zeros(t, X->dtype, 2, (int[]){B, c->state_size[s]});
+    /* the steps' h @ W.T multiply by a copy of W.T made once per sequence, when there
+     * are enough steps to pay for it */
+    if (c->prog.bt) memset(c->prog.bt, 0, sizeof *c->prog.bt * (size_t)c->prog.n_ins);
+    c->prog.bt_on = n_full && T >= 4;
     for (int step = 0; step < T; step++) {
         if (run && run->bptt > 0 && step > 0 && step % run->bptt == 0)
             for (int s = 0; s < c->n_state; s++) state[s] = tg_tape_detach(t, state[s]);

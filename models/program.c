@@ -634,6 +634,15 @@ tg_tensor *tg_program_run_one(tg_program *p, tg_tape *t, const tg_instr *in, tg_
         for (int q = 0; fold_res && q < res->ndim; q++)
             fold_res = res->shape[q] == (q == res->ndim - 1 ? N : in->ta ? src[0]->shape[1] : src[0]->shape[q]);
         tg_attrs at = {.i = {in->ta, in->tb, fold_res}, .f = k == 1 ? 0 : k};
+        if (in->bt_ok && p->bt_on && p->mode == TG_RUN_STEP && p->bt && !t->shape_only) {
+            tg_tensor **bt = &p->bt[in - p->ins];
+            if (!*bt) { /* this sequence's W.T: a constant copy, no node */
+                tg_tape_no_grad_begin(t);
+                *bt = tg_transpose(t, src[1], 0, 1);
+                tg_tape_no_grad_end(t);
+            }
+            at.ptr = *bt;
+        }
         tg_tensor *mm_in[4] = {src[0], src[1], bias, res};
         /* (alpha 0 in the attributes means 1: a factor of exactly 0 is applied after) */
         tg_tensor *y = tg_op_apply(t, bmm ? TG_OP_BMM : TG_OP_MATMUL, fold ? 3 + fold_res : 2, mm_in, &at);

@@ -57,6 +57,12 @@ typedef struct tg_program {
     int fused;           /* tg_program_fuse done */
     int no_fuse;         /* 1: run every op on its own (to name the op behind a NaN) */
     uint64_t seed;       /* dropout masks: set per step (and per time step) by the caller */
+    /* Per instruction (arena, from tg_program_plan_hoist): for a per-step h @ W.T with W
+     * a parameter, this sequence's copy of W.T, made at its first step and multiplied
+     * as stored (see ops/matmul.c); NULL until then. The caller clears them (and sets
+     * bt_on) at the start of each sequence, on its tape. */
+    struct tg_tensor **bt;
+    int bt_on;
 } tg_program;
 
 /* What tg_program_run runs: everything (the default), only the hoisted instructions

@@ -24,6 +24,7 @@ struct tg_instr {
     const tg_expr *sarg[8];
     int ta, tb, inv;
     int res;    /* F_AUTO_MM: the last source is a residual added to the product */
+    int bt_ok;  /* F_AUTO_MM per step, x @ W.T with W a parameter: may use p->bt */
     int packed; /* attention whose q, k, v are a split's three parts: the split's source
                    slot + 1 (0: none), read packed (ops/attention.c); packed_from: the split */
     int packed_from;

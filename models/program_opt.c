@@ -301,9 +301,15 @@ int tg_program_plan_hoist(tg_program *p, tg_tensor *const *slots)
         if (s->kind == TG_SYM_PARAM) kind[s->in_slot] = 1;
     }
     p->n_hoist = 0;
+    if (!p->bt && p->n_ins && !(p->bt = tg_arena_calloc(&p->arena, sizeof *p->bt * (size_t)p->n_ins, sizeof(void *)))) {
+        tg_free(kind);
+        return -1;
+    }
     for (int i = 0; i < p->n_ins; i++) {
         tg_instr *in = &p->ins[i];
         in->hoist = 0;
+        in->bt_ok = in->fn == F_AUTO_MM && in->tb && !in->ta && kind[in->src[1]] == 1 && slots[in->src[1]] &&
+                    slots[in->src[1]]->ndim == 2;
         if (in->fn == F_CONST) {
             kind[in->dst[0]] = 1;
             continue;
@@ -328,6 +334,7 @@ int tg_program_plan_hoist(tg_program *p, tg_tensor *const *slots)
         }
         if (!ok || !vary) continue;
         in->hoist = 1;
+        in->bt_ok = 0;
         kind[in->dst[0]] = 2;
         p->n_hoist++;
     }

@@ -14,6 +14,12 @@
  *   y = r + (alpha op(A) op(B) + bias)
  *   backward:  d op(A) += alpha dC op(B)^T,   d op(B) += alpha op(A)^T dC,
  *              dbias += sum over rows of dC,  dr += dC
+ *   a.ptr, when set on a matmul with tb = 1 and ta = 0, is a tensor [K,N] holding b's
+ *   transpose (a hint, not an input: no gradient, and the caller keeps it equal to b^T
+ *   while the node lives). Forward then multiplies by it as stored: oneDNN packs a
+ *   transposed B on every call, a third of the time of a [16,256] @ [256,1024]^T step
+ *   product. Backward, whose dA = dC B reads b as stored, is unchanged. A recurrent
+ *   cell's h @ W.T uses it (models/program.c).
  *   written with transposed operands directly, never copying a transpose.
  */
 #include <string.h>
@@ -93,7 +99,9 @@ void TG_K(matmul_forward)(tg_node *n)
     real *Y = n->out->data;
     int64_t sa = (int64_t)d.M * d.K, sb = (int64_t)d.K * d.N, sy = (int64_t)d.M * d.N;
     if (d.L == 1) {
-        TG_K(tg_gemm)(d.ta, d.tb, d.M, d.N, d.K, d.alpha, A, d.lda, B, d.ldb, 0, Y, d.N);
+        const tg_tensor *bt = n->a.ptr;
+        if (bt && d.tb && !d.ta) TG_K(tg_gemm)(0, 0, d.M, d.N, d.K, d.alpha, A, d.K, bt->data, d.N, 0, Y, d.N);
+        else TG_K(tg_gemm)(d.ta, d.tb, d.M, d.N, d.K, d.alpha, A, d.lda, B, d.ldb, 0, Y, d.N);
         const tg_tensor *bias, *res;
         extras(n, &bias, &res);
         if (bias || res) { /* + bias (N) on each row, + the residual */
@@ -166,6 +174,11 @@ static int check_matmul(tg_node *n, tg_tensor *out, tg_error *err)
     int N = tb ? b->shape[0] : b->shape[1];
     const tg_tensor *bias, *res;
     extras(n, &bias, &res);
+    const tg_tensor *bt = n->a.ptr;
+    if (bt && (!tb || ta || bt->ndim != 2 || bt->shape[0] != b->shape[1] || bt->shape[1] != b->shape[0] ||
+               bt->dtype != b->dtype))
+        return tg_check_fail(err, TG_ERR_SHAPE, n, "%s @ %s: a transposed copy of b is for a @ b^T and must be b^T",
+                             tg_shape_str(a, sa, sizeof sa), tg_shape_str(b, sb, sizeof sb));
     if ((n->a.i[2] && n->n_in < 3) || (!n->a.i[2] && n->n_in > 3))
         return tg_check_fail(err, TG_ERR_SHAPE, n, "inputs a, b, [bias], [residual]: %d inputs with%s a residual",
                              n->n_in, n->a.i[2] ? "" : "out");

@@ -14,6 +14,7 @@ enum { B = 3, T = 5 };
 
 static int64_t n_residual; /* the last run's products that added a residual (x + (a @ W.T + b)) */
 static int64_t n_deferred; /* the last run's products whose weight gradient was deferred */
+static int64_t n_bt;       /* the last run's products that multiplied by a stored W.T */
 static int defer_on;       /* the runs defer small products' weight gradients (tape.defer_wgrad) */
 
 /* Loss and gradients of model `cfg` (its parameters' gradients summed into g, nparams
@@ -45,11 +46,12 @@ static double run(const char *cfg, const char *const *sets, int n_sets, int fuse
             for (int64_t j = 0; j < m.params[i].t->numel; j++) g[k++] = ((double *)m.params[i].t->grad)[j];
         *nodes = tape->n_nodes;
         *fused = 0;
-        n_residual = n_deferred = 0;
+        n_residual = n_deferred = n_bt = 0;
         for (const tg_node *n = tape->last; n; n = n->prev) {
             *fused += n->op == TG_OP_FUSED;
             n_residual += n->op == TG_OP_MATMUL && n->a.i[2];
             n_deferred += n->wg != NULL;
+            n_bt += n->op == TG_OP_MATMUL && n->a.ptr;
         }
     } else {
         fprintf(stderr, "%s\n", err.code ? err.msg : tg_tape_error(tape)->msg);
@@ -117,6 +119,7 @@ int main(void)
 {
     const char *lstm[] = {"model.input.dim=6", "model.layers.0.hidden=7", "model.input.vocab=11"};
     compare("../configs/lstm.yaml", lstm, 3, 1);
+    CHECK(n_bt == T); /* each step's h @ W_hh.T multiplied by the sequence's copy of W_hh.T */
     const char *gru[] = {"model.input.dim=6", "model.layers.0.hidden=7", "model.input.vocab=11"};
     compare("../configs/gru.yaml", gru, 3, 1);
     const char *tr[] = {"model.input.dim=8", "model.input.max_len=8", "model.input.vocab=11"};
