@@ -79,7 +79,9 @@ static const real *mask_row(const geo *g, int b, int h, int t)
 /* P (T,S) holds scale q k^T; masks it and takes the softmax of each row in place. A
  * causal row t keeps only s <= t: the masked scores' exp(-1e9 - max) is exactly 0,
  * so they are set to 0 and skipped, unless the row is masked throughout (its softmax
- * is then uniform over all S, as in the long-hand form). */
+ * is then uniform over all S, as in the long-hand form). The loops run over whole
+ * vectors of 16 (n16 columns, the causally masked ones among them -1e9): a row of
+ * t + 1 columns would otherwise leave up to 15 to a scalar exp. */
 static void mask_softmax(const geo *g, int b, int h, real *P)
 {
     int S = g->S;
@@ -91,17 +93,21 @@ static void mask_softmax(const geo *g, int b, int h, real *P)
         if (mr)
             for (int s = 0; s < n; s++)
                 if (mr[s * st] != 0) p[s] = MASKED;
+        int n16 = (n + 15) / 16 * 16 < S ? (n + 15) / 16 * 16 : S;
+        for (int s = n; s < n16; s++) p[s] = MASKED;
         real m = p[0], sum = 0;
-        _Pragma("omp simd reduction(max:m)") for (int s = 1; s < n; s++) m = p[s] > m ? p[s] : m;
-        if (m == MASKED) n = S; /* all masked: uniform over every column */
-        _Pragma("omp simd") for (int s = n; s < S; s++) p[s] = 0;
-        if (n == S && g->causal) _Pragma("omp simd") for (int s = t + 1; s < S; s++) p[s] = MASKED;
-        _Pragma("omp simd reduction(+:sum)") for (int s = 0; s < n; s++) {
+        _Pragma("omp simd reduction(max:m)") for (int s = 1; s < n16; s++) m = p[s] > m ? p[s] : m;
+        if (m == MASKED) { /* all masked: uniform over every column */
+            n16 = S;
+            if (g->causal) _Pragma("omp simd") for (int s = t + 1; s < S; s++) p[s] = MASKED;
+        }
+        _Pragma("omp simd") for (int s = n16; s < S; s++) p[s] = 0;
+        _Pragma("omp simd reduction(+:sum)") for (int s = 0; s < n16; s++) {
             p[s] = TG_EXP(p[s] - m);
             sum += p[s];
         }
         real inv = 1 / sum;
-        _Pragma("omp simd") for (int s = 0; s < n; s++) p[s] *= inv;
+        _Pragma("omp simd") for (int s = 0; s < n16; s++) p[s] *= inv;
     }
 }
 
