@@ -538,9 +538,11 @@ static tg_status shard_pass(tg_trainer *t, const tg_batch *b, tg_tensor *const *
             float *gs = q->grad;
             float a0 = s == 1 ? (float)a[0] : 1, as = (float)a[s];
             int64_t n = p->numel;
-#pragma omp parallel for simd if (n > 65536)
-            for (int64_t j = 0; j < n; j++) g0[j] = a0 * g0[j] + as * gs[j];
-            tg_tensor_zero_grad(q);
+#pragma omp parallel for simd if (n > 16384)
+            for (int64_t j = 0; j < n; j++) { /* and the shard's gradient zeroed for its next step */
+                g0[j] = a0 * g0[j] + as * gs[j];
+                gs[j] = 0;
+            }
         }
     }
     return TG_OK;
