@@ -213,7 +213,7 @@ tg_status tg_tape_backward(tg_tape *t, tg_tensor *loss)
                 if (!x->grad)
                     return tg_error_set(&t->err, TG_ERR_NOMEM, "out of memory in backward");
                 if (raw && t->poison_fresh) memset(x->grad, 0xFF, nb); /* NaN in f32 and f64 */
-                n->fresh |= (uint64_t)raw << i;
+                if (raw) n->fresh |= (uint64_t)1 << i; /* (raw only for i < 64) */
             }
         }
         n->backward(n);

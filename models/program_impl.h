@@ -33,6 +33,7 @@ struct tg_instr {
      * groups' roots, and whether every part is read so (then the split does not run
      * while they run as one op each) */
     int n_absorbers, absorbers[TG_EQ_MAX_LHS], all_absorbed;
+    uint32_t absorbed_parts; /* bit q: part q is read in place by one of them */
     int hoist;  /* run once over the whole sequence (tg_program_plan_hoist) */
     int root;   /* the instruction whose fused group runs this one (itself for the root),
                    -1 if none (tg_program_fuse) */

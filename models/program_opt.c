@@ -134,6 +134,7 @@ static void split_columns(tg_program *p, int r, const int *uses, const int *prod
             (sp->n_sarg > 1 && (static_int(p, sp->sarg[1], &axis) || axis != -1)))
             continue;
         while (sp->dst[q] != root->fin[m]) q++;
+        sp->absorbed_parts |= (uint32_t)1 << q;
         code->part[m] = (uint8_t)(q + 1);
         code->parts[m] = (uint8_t)n;
         root->fin[m] = sp->src[0];
@@ -150,15 +151,8 @@ static void mark_absorbed_splits(tg_program *p, const int *uses)
         tg_instr *sp = &p->ins[j];
         if (sp->fn != F_SPLIT || !sp->n_absorbers) continue;
         int all = 1;
-        for (int q = 0; q < sp->n_dst && all; q++) {
-            int read_in_place = 0;
-            for (int a = 0; a < sp->n_absorbers; a++) {
-                const tg_instr *root = &p->ins[sp->absorbers[a]];
-                for (int m = 0; m < root->n_fin; m++)
-                    read_in_place |= root->code->part[m] == q + 1 && root->fin[m] == sp->src[0];
-            }
-            all = uses[sp->dst[q]] == 0 || read_in_place;
-        }
+        for (int q = 0; q < sp->n_dst && all; q++) /* (two splits of one source are told apart) */
+            all = uses[sp->dst[q]] == 0 || (sp->absorbed_parts >> q & 1);
         sp->all_absorbed = all;
     }
 }
@@ -190,6 +184,7 @@ int tg_program_fuse(tg_program *p, const int *keep, int n_keep)
         in->code = NULL;
         in->fuse_off = 0;
         in->n_absorbers = in->all_absorbed = 0;
+        in->absorbed_parts = 0;
         if (in->n_dst == 1) prod[in->dst[0]] = i;
         if (fu_op(p, in, &imm) < 0) continue;
         in->root = i;
@@ -251,9 +246,9 @@ void tg_program_run_group(tg_program *p, tg_tape *t, int r, tg_tensor **slots, t
 {
     tg_instr *root = &p->ins[r];
     tg_tensor *x[TG_FUSED_MAX_IN];
-    for (int k = 0; k < root->n_fin; k++)
-        if (!(x[k] = slots[root->fin[k]])) break;
-    if (root->n_fin > 0 && x[root->n_fin - 1] && tg_fused_fits(root->code, x, root->n_fin) < 0) {
+    int have = root->n_fin > 0; /* every input there (else the members report it) */
+    for (int k = 0; k < root->n_fin; k++) have &= (x[k] = slots[root->fin[k]]) != NULL;
+    if (have && tg_fused_fits(root->code, x, root->n_fin) < 0) {
         slots[root->dst[0]] = tg_fused(t, root->code, root->n_fin, x);
         return;
     }

@@ -228,7 +228,7 @@ static int eff(const tg_fused_code *code, int k, const tg_tensor *x, tg_tensor *
     *e = *x;
     if (!code || !code->part[k]) return 0;
     int nb = code->parts[k], W = x->ndim ? x->shape[x->ndim - 1] : 0;
-    if (nb < 1 || code->part[k] > nb || W % nb) return -1;
+    if (nb < 1 || x->ndim < 1 || code->part[k] > nb || W % nb) return -1;
     e->shape[x->ndim - 1] = W / nb;
     e->numel = x->numel / nb;
     return 0;

@@ -134,13 +134,15 @@ void TG_K(matmul_backward)(tg_node *n)
         const tg_tensor *bias, *res;
         extras(n, &bias, &res);
         real *dr = res ? grad_of((tg_tensor *)res) : NULL, *db = bias ? grad_of((tg_tensor *)bias) : NULL;
-        if (dr && TG_FRESH(n, n->n_in - 1)) memcpy(dr, G, sizeof(real) * (size_t)sy);
-        else if (dr) TG_FOR(i, sy, dr[i] += G[i]);
+        /* the bias before the residual: when they are one tensor, its fresh bit is the
+         * bias's (the lower input), and the residual then adds to what the bias wrote */
         if (db && TG_FRESH(n, 2)) memset(db, 0, sizeof(real) * (size_t)d.N);
         for (int m = 0; db && m < d.M; m++) { /* dbias (N) += sum over rows of dC */
             const real *g = G + (int64_t)m * d.N;
             _Pragma("omp simd") for (int j = 0; j < d.N; j++) db[j] += g[j];
         }
+        if (dr && TG_FRESH(n, n->n_in - 1)) memcpy(dr, G, sizeof(real) * (size_t)sy);
+        else if (dr) TG_FOR(i, sy, dr[i] += G[i]);
         return;
     }
 #pragma omp parallel for

@@ -136,6 +136,10 @@ int main(void)
     const char *user[] = {"model.input.dim=6", "model.layers.0.hidden=7", "model.input.vocab=11",
                           "model.layers.0.cell=../bench/cells/my_lstm.yaml"};
     compare("../configs/lstm.yaml", user, 4, 1);
+    /* two splits of one source, parts read in place and parts read by products */
+    const char *two[] = {"model.input.dim=6", "model.layers.0.hidden=7", "model.input.vocab=11",
+                         "model.layers.0.cell=../tests/cells/two_splits.yaml"};
+    compare("../configs/lstm.yaml", two, 4, 0);
     /* small products' weight gradients deferred to one product per weight: the same */
     deferred("../configs/lstm.yaml", lstm, 3);
     deferred("../configs/gru.yaml", gru, 3);

@@ -256,9 +256,41 @@ static void check_op(tg_op_id op)
     }
 }
 
+/* Fresh buffers where one tensor is several inputs of a node, or a node has more
+ * inputs than the fresh bits: (a) y = r + (v @ W + r), bias and residual one tensor,
+ * so d(sum y)/dr = 2; (b) a concat of 70 step tensors (a 70-step recurrence's outputs),
+ * each gradient 1 (under UBSan, also no shift past 63). */
+static void shared_inputs(void)
+{
+    tg_error err = {0};
+    tg_tape *t = tg_tape_new(TG_F64, &err);
+    t->poison_fresh = 1;
+    tg_tensor *P = tg_tensor_new(TG_F64, 1, (int[]){3}, 1, &err);
+    tg_tensor *W = tg_tensor_new(TG_F64, 2, (int[]){3, 3}, 1, &err);
+    tg_tensor *V = tg_tensor_new(TG_F64, 1, (int[]){3}, 1, &err);
+    for (int i = 0; i < 3; i++) tg_tensor_set(P, i, i + 1), tg_tensor_set(V, i, 1);
+    for (int i = 0; i < 9; i++) tg_tensor_set(W, i, 0.1 * i);
+    tg_tensor *r = tg_scale(t, P, 1), *in[4] = {tg_scale(t, V, 1), W, r, r};
+    tg_attrs a = {.i = {0, 0, 1}};
+    tg_tensor *l = tg_sum(t, tg_op_apply(t, TG_OP_MATMUL, 4, in, &a), TG_AXIS_ALL);
+    CHECK(l && tg_tape_backward(t, l) == TG_OK);
+    for (int i = 0; i < 3; i++) CHECK_NEAR(tg_tensor_grad_get(P, i), 2, 1e-12);
+    tg_tape_reset(t);
+    enum { N = 70 };
+    tg_tensor *parts[N];
+    for (int i = 0; i < N; i++) parts[i] = tg_scale(t, P, 1);
+    l = tg_sum(t, tg_concat(t, N, parts, 0), TG_AXIS_ALL);
+    tg_tensor_zero_grad(P);
+    CHECK(l && tg_tape_backward(t, l) == TG_OK);
+    for (int i = 0; i < 3; i++) CHECK_NEAR(tg_tensor_grad_get(P, i), N, 1e-12);
+    tg_tensor_free(P), tg_tensor_free(W), tg_tensor_free(V);
+    tg_tape_free(t);
+}
+
 int main(int argc, char **argv)
 {
     int ran = 0;
+    if (argc < 2) shared_inputs();
     for (int op = 0; op < TG_OP_COUNT; op++) {
         CHECK(tg_op_registry[op] != NULL);
         if (!tg_op_registry[op]) continue;
