@@ -674,6 +674,7 @@ tg_status tg_trainer_run(tg_trainer *t, volatile sig_atomic_t *stop, tg_event_fn
         if (!isfinite(norm)) { /* again, keeping every gradient, to find where it broke */
             reset_tapes(t);
             t->tape->recycle_grads = 0;
+            t->tape->defer_wgrad = 0; /* each step's product adds its own share: a NaN there is named */
             t->model.no_fuse = 1;
             for (int i = 0; i < t->model.n_params; i++) tg_tensor_zero_grad(t->model.params[i].t);
             tg_tensor *loss = tg_model_loss(&t->model, t->tape, b, &run, err);
