@@ -268,14 +268,14 @@ static int compile_binary(cc *c, const tg_expr *e, val *v)
         *v = (val){.slot = in->dst[0]};
         return 0;
     }
-    /* x + (o @ W.T + b): the biased product just emitted adds x in its bias pass (only
-     * with a bias, so that a cell's `... + h @ W.T` stays an elementwise chain) */
+    /* x + (o @ W.T + b), x + h @ W.T: the product just emitted adds x in its bias pass */
     tg_instr *last = c->p->n_ins ? &c->p->ins[c->p->n_ins - 1] : NULL;
-    if (e->op == '+' && last && last->fn == F_AUTO_MM && last->n_src == 3 && !last->res &&
+    if (e->op == '+' && last && last->fn == F_AUTO_MM && last->n_src <= 3 && !last->res &&
         !a.is_static && !a.t && !b.is_static && !b.t && b.slot == last->dst[0] &&
         e->b->kind != TG_EX_NAME && a.slot != last->dst[0]) {
-        int src[4] = {last->src[0], last->src[1], last->src[2], a.slot};
-        if (set_src(c, last, 4, src)) return -1;
+        int src[4] = {last->src[0], last->src[1], last->src[2], a.slot}, ns = last->n_src + 1;
+        if (ns == 3) src[2] = a.slot;
+        if (set_src(c, last, ns, src)) return -1;
         last->res = 1;
         *v = (val){.slot = last->dst[0]};
         return 0;
@@ -628,9 +628,10 @@ tg_tensor *tg_program_run_one(tg_program *p, tg_tape *t, const tg_instr *in, tg_
         tg_tensor *res = in->res ? src[in->n_src - 1] : NULL;
         tg_tensor *bias = in->n_src - in->res > 2 ? src[2] : NULL;
         int fold = bias && !bmm && bias->ndim == 1 && bias->shape[0] == N;
-        /* the residual joins only a folded bias, and only with the product's shape:
-         * else x + (...) is an add, as written */
-        int fold_res = res && fold && k != 0 && src[0]->ndim >= 1 && res->ndim == (in->ta ? 2 : src[0]->ndim);
+        /* the residual joins a product whose bias folded (or that has none), and only
+         * with the product's shape: else x + (...) is an add, as written */
+        int fold_res = res && (fold || !bias) && !bmm && k != 0 && src[0]->ndim >= 1 &&
+                       res->ndim == (in->ta ? 2 : src[0]->ndim);
         for (int q = 0; fold_res && q < res->ndim; q++)
             fold_res = res->shape[q] == (q == res->ndim - 1 ? N : in->ta ? src[0]->shape[1] : src[0]->shape[q]);
         tg_attrs at = {.i = {in->ta, in->tb, fold_res}, .f = k == 1 ? 0 : k};
@@ -643,9 +644,9 @@ tg_tensor *tg_program_run_one(tg_program *p, tg_tape *t, const tg_instr *in, tg_
             }
             at.ptr = *bt;
         }
-        tg_tensor *mm_in[4] = {src[0], src[1], bias, res};
+        tg_tensor *mm_in[4] = {src[0], src[1], fold ? bias : res, res};
         /* (alpha 0 in the attributes means 1: a factor of exactly 0 is applied after) */
-        tg_tensor *y = tg_op_apply(t, bmm ? TG_OP_BMM : TG_OP_MATMUL, fold ? 3 + fold_res : 2, mm_in, &at);
+        tg_tensor *y = tg_op_apply(t, bmm ? TG_OP_BMM : TG_OP_MATMUL, 2 + fold + fold_res, mm_in, &at);
         if (k == 0) y = tg_scale(t, y, 0);
         if (bias && !fold) y = tg_add(t, y, bias);
         return res && !fold_res ? tg_add(t, res, y) : y;
