@@ -7,9 +7,6 @@
 
 #include "graph/alloc.h"
 
-/* Tensors above this many elements are updated across threads: a parallel region costs
- * a few µs, 16K elements of Adam about 10 (a Transformer's weights are 16K to 64K). */
-#define TG_OPT_PAR_MIN 16384
 
 const char *const tg_opt_names[] = {"sgd", "adagrad", "rmsprop", "adam", "adamw", NULL};
 const char *const tg_lr_names[] = {"constant", "step", "cosine", NULL};

@@ -67,6 +67,11 @@ double tg_optim_lr(const tg_optim_config *c, int64_t s);
 /* The global gradient norm ||g|| over every parameter (before clipping). */
 double tg_optim_grad_norm(const tg_optim *o);
 
+/* Tensors above this many elements are updated (and the shards' gradients combined)
+ * across threads: a parallel region costs a few µs, 16K elements of Adam about 10 (a
+ * Transformer's weights are 16K to 64K). */
+#define TG_OPT_PAR_MIN 16384
+
 /* Clips, updates every parameter with lr = tg_optim_lr(step), zeroes the gradients,
  * and returns the gradient norm before clipping. */
 double tg_optim_step(tg_optim *o, int64_t step);

@@ -671,11 +671,14 @@ tg_tensor *tg_program_run_one(tg_program *p, tg_tape *t, const tg_instr *in, tg_
             } else { /* not 3 C wide: the split runs after all, and fails with its message */
                 const tg_instr *sp = &p->ins[in->packed_from];
                 tg_tape_set_label(t, p->labels[sp->eq]);
-                if (tg_split(t, x, -1, 3, src) != TG_OK) {
-                    e->pos = sp->pos;
-                    snprintf(e->msg, sizeof e->msg, "in '%.160s': %.340s", p->labels[sp->eq], t->err.msg);
+                if (tg_program_run_split(p, t, sp, slots, e) || t->err.code) {
+                    if (e->pos < 0) {
+                        e->pos = sp->pos;
+                        snprintf(e->msg, sizeof e->msg, "in '%.160s': %.340s", p->labels[sp->eq], t->err.msg);
+                    }
                     return NULL;
                 }
+                for (int k = 0; k < 3; k++) src[k] = slots[in->src[k]];
                 tg_tape_set_label(t, p->labels[in->eq]);
             }
         }

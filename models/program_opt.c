@@ -91,6 +91,17 @@ static int group_of(tg_program *p, int r, int *mem, int *n_mem, int *fin, int *n
     return 0;
 }
 
+/* The parts of split sp along the last axis (its count and axis numbers known now,
+ * the count that of its names; axis -1, or last_axis), or -1 */
+static int split_parts(const tg_program *p, const tg_instr *sp, int last_axis)
+{
+    int n = 0, axis = -1;
+    if (sp->fn != F_SPLIT || sp->absorbed || static_int(p, sp->sarg[0], &n) || n != sp->n_dst ||
+        (sp->n_sarg > 1 && (static_int(p, sp->sarg[1], &axis) || (axis != -1 && axis != last_axis))))
+        return -1;
+    return n;
+}
+
 /* q, k, v = split(x, 3) whose parts only attention(q, k, v, ...) reads: the attention
  * reads x packed and the split does not run (no copies). At run time a split that
  * would fail (x not 3 C wide) runs after all, for its message. */
@@ -104,12 +115,10 @@ static void pack_attention(tg_program *p, const int *uses, const int *prod)
     for (int i = 0; i < p->n_ins; i++) {
         tg_instr *in = &p->ins[i];
         if (in->fn != F_OP || in->op != TG_OP_ATTENTION || in->n_src < 3) continue;
-        int j = prod[in->src[0]], n = 0, axis = -1;
+        int j = prod[in->src[0]];
         if (j < 0) continue;
         tg_instr *sp = &p->ins[j];
-        if (sp->fn != F_SPLIT || sp->n_dst != 3 || sp->absorbed || static_int(p, sp->sarg[0], &n) || n != 3 ||
-            (sp->n_sarg > 1 && (static_int(p, sp->sarg[1], &axis) || (axis != -1 && axis != 2))))
-            continue;
+        if (split_parts(p, sp, 2) != 3) continue; /* q, k, v are [B,T,C]: axis 2 is the last */
         int ok = 1;
         for (int k = 0; k < 3 && ok; k++) ok = in->src[k] == sp->dst[k] && uses[sp->dst[k]] == 1;
         if (!ok || sp->hoist != in->hoist) continue;
@@ -127,12 +136,10 @@ static void split_columns(tg_program *p, int r, const int *uses, const int *prod
     tg_instr *root = &p->ins[r];
     tg_fused_code *code = root->code;
     for (int m = 0; m < root->n_fin; m++) {
-        int j = prod[root->fin[m]], n = 0, axis = -1, q = 0;
+        int j = prod[root->fin[m]], n, q = 0;
         if (j < 0 || uses[root->fin[m]] != 1) continue;
         tg_instr *sp = &p->ins[j];
-        if (sp->fn != F_SPLIT || sp->absorbed || static_int(p, sp->sarg[0], &n) || n != sp->n_dst || n > 255 ||
-            (sp->n_sarg > 1 && (static_int(p, sp->sarg[1], &axis) || axis != -1)))
-            continue;
+        if ((n = split_parts(p, sp, -1)) < 0) continue;
         while (sp->dst[q] != root->fin[m]) q++;
         sp->absorbed_parts |= (uint32_t)1 << q;
         code->part[m] = (uint8_t)(q + 1);

@@ -538,7 +538,7 @@ static tg_status shard_pass(tg_trainer *t, const tg_batch *b, tg_tensor *const *
             float *gs = q->grad;
             float a0 = s == 1 ? (float)a[0] : 1, as = (float)a[s];
             int64_t n = p->numel;
-#pragma omp parallel for simd if (n > 16384)
+#pragma omp parallel for simd if (n > TG_OPT_PAR_MIN)
             for (int64_t j = 0; j < n; j++) { /* and the shard's gradient zeroed for its next step */
                 g0[j] = a0 * g0[j] + as * gs[j];
                 gs[j] = 0;

@@ -62,6 +62,14 @@ static double run(const char *cfg, const char *const *sets, int n_sets, int fuse
     return v;
 }
 
+/* max |a - b| over two runs' gradients (1 << 20 of them, zero past the parameters) */
+static double max_diff(const double *a, const double *b)
+{
+    double worst = 0;
+    for (int i = 0; i < (1 << 20); i++) worst = fmax(worst, fabs(a[i] - b[i]));
+    return worst;
+}
+
 static void compare(const char *cfg, const char *const *sets, int n_sets, int expect_fused)
 {
     static double g0[1 << 20], g1[1 << 20], g2[1 << 20];
@@ -73,11 +81,7 @@ static void compare(const char *cfg, const char *const *sets, int n_sets, int ex
            (long long)n0, (long long)n2, (long long)n1, (long long)f1, l0);
     CHECK_NEAR(l1, l0, 1e-12);
     CHECK_NEAR(l2, l0, 1e-12);
-    double worst = 0;
-    for (int i = 0; i < (1 << 20); i++) {
-        worst = fmax(worst, fabs(g1[i] - g0[i]));
-        worst = fmax(worst, fabs(g2[i] - g0[i]));
-    }
+    double worst = fmax(max_diff(g1, g0), max_diff(g2, g0));
     CHECK_NEAR(worst, 0, 1e-12);
     CHECK(f0 == 0 && n2 <= n0);
     if (expect_fused) CHECK(f1 > 0 && n1 < n2 && n2 < n0);
@@ -89,8 +93,7 @@ static void same(const char *cfg, const char *const *a, int na, const char *cons
     static double g0[1 << 20], g1[1 << 20];
     int64_t n0, f0, n1, f1;
     double l0 = run(cfg, a, na, 1, 1, g0, &n0, &f0), l1 = run(cfg, b, nb, 1, 1, g1, &n1, &f1);
-    double worst = 0;
-    for (int i = 0; i < (1 << 20); i++) worst = fmax(worst, fabs(g1[i] - g0[i]));
+    double worst = max_diff(g1, g0);
     printf("%s: %lld nodes against %lld; loss %.15g against %.15g, gradients differ by %.3g\n", cfg,
            (long long)n0, (long long)n1, l0, l1, worst);
     CHECK_NEAR(l1, l0, 1e-12);
@@ -106,8 +109,7 @@ static void deferred(const char *cfg, const char *const *sets, int n_sets)
     defer_on = 1;
     double l1 = run(cfg, sets, n_sets, 1, 1, g1, &n1, &f1);
     defer_on = 0;
-    double worst = 0;
-    for (int i = 0; i < (1 << 20); i++) worst = fmax(worst, fabs(g1[i] - g0[i]));
+    double worst = max_diff(g1, g0);
     printf("%s: %lld products deferred their weight gradient; loss %.15g against %.15g, gradients differ by %.3g\n",
            cfg, (long long)n_deferred, l1, l0, worst);
     CHECK(n_deferred >= T); /* each step's h @ W_hh.T, and at these sizes (M = 15) the others */
