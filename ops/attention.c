@@ -29,6 +29,7 @@
 
 #include "ops/gemm.h"
 #include "ops/op.h"
+#include "ops/rowsum.h"
 #include "ops/vmath.h"
 
 #define MASKED ((real)-1e9) /* what masked_fill(scores, mask, -1e9) writes */
@@ -76,38 +77,56 @@ static const real *mask_row(const geo *g, int b, int h, int t)
     return g->M ? g->M + b * g->ms[0] + h * g->ms[1] + t * g->ms[2] : NULL;
 }
 
+/* The columns a causal row t computes: t + 1 rounded up to whole vectors (at most S);
+ * the causally masked ones among them hold -1e9, whose exp is exactly 0. */
+static inline int causal_cols(const geo *g, int t)
+{
+    if (!g->causal || t + 1 >= g->S) return g->S;
+    int n = (t + 1 + TG_VL - 1) / TG_VL * TG_VL;
+    return n < g->S ? n : g->S;
+}
+
 /* P (T,S) holds scale q k^T; masks it and takes the softmax of each row in place. A
  * causal row t keeps only s <= t: the masked scores' exp(-1e9 - max) is exactly 0,
  * so they are set to 0 and skipped, unless the row is masked throughout (its softmax
- * is then uniform over all S, as in the long-hand form). The loops run over whole
- * vectors of 16 (n16 columns, the causally masked ones among them -1e9): a row of
- * t + 1 columns would otherwise leave up to 15 to a scalar exp. */
+ * is then uniform over all S, as in the long-hand form). Rows go in groups of RG, one
+ * pass at a time (mask and max, exp and sum, scale), so the reductions of neighbouring
+ * rows overlap instead of each row waiting on its own. */
+#define RG 16
 static void mask_softmax(const geo *g, int b, int h, real *P)
 {
     int S = g->S;
-    for (int t = 0; t < g->T; t++) {
-        real *p = P + (int64_t)t * S;
-        const real *mr = mask_row(g, b, h, t);
-        int64_t st = g->ms[3];
-        int n = g->causal && t + 1 < S ? t + 1 : S; /* the columns left by the causal mask */
-        if (mr)
-            for (int s = 0; s < n; s++)
-                if (mr[s * st] != 0) p[s] = MASKED;
-        int n16 = (n + 15) / 16 * 16 < S ? (n + 15) / 16 * 16 : S;
-        for (int s = n; s < n16; s++) p[s] = MASKED;
-        real m = p[0], sum = 0;
-        _Pragma("omp simd reduction(max:m)") for (int s = 1; s < n16; s++) m = p[s] > m ? p[s] : m;
-        if (m == MASKED) { /* all masked: uniform over every column */
-            n16 = S;
-            if (g->causal) _Pragma("omp simd") for (int s = t + 1; s < S; s++) p[s] = MASKED;
+    for (int t0 = 0; t0 < g->T; t0 += RG) {
+        int t1 = t0 + RG < g->T ? t0 + RG : g->T, cols[RG];
+        real m[RG], inv[RG];
+        for (int t = t0; t < t1; t++) {
+            real *p = P + (int64_t)t * S;
+            const real *mr = mask_row(g, b, h, t);
+            int64_t st = g->ms[3];
+            int n = g->causal && t + 1 < S ? t + 1 : S, n16 = causal_cols(g, t);
+            if (mr)
+                for (int s = 0; s < n; s++)
+                    if (mr[s * st] != 0) p[s] = MASKED;
+            for (int s = n; s < n16; s++) p[s] = MASKED;
+            real mx = tg_row_max(p, n16);
+            if (mx == MASKED) { /* all masked: uniform over every column */
+                n16 = S;
+                for (int s = n; s < S; s++) p[s] = MASKED;
+            }
+            m[t - t0] = mx;
+            cols[t - t0] = n16;
         }
-        _Pragma("omp simd") for (int s = n16; s < S; s++) p[s] = 0;
-        _Pragma("omp simd reduction(+:sum)") for (int s = 0; s < n16; s++) {
-            p[s] = TG_EXP(p[s] - m);
-            sum += p[s];
+        for (int t = t0; t < t1; t++) {
+            real *p = P + (int64_t)t * S, mx = m[t - t0], sum;
+            TG_ROW_SUM(sum, cols[t - t0], s, (p[s] = TG_EXP(p[s] - mx)));
+            inv[t - t0] = 1 / sum;
         }
-        real inv = 1 / sum;
-        _Pragma("omp simd") for (int s = 0; s < n16; s++) p[s] *= inv;
+        for (int t = t0; t < t1; t++) {
+            real *p = P + (int64_t)t * S, r = inv[t - t0];
+            int n16 = cols[t - t0];
+            _Pragma("omp simd") for (int s = 0; s < n16; s++) p[s] *= r;
+            _Pragma("omp simd") for (int s = n16; s < S; s++) p[s] = 0;
+        }
     }
 }
 
@@ -138,11 +157,13 @@ static void pair_backward(const geo *g, const real *Q, const real *K, const real
     if (dV) TG_K(tg_gemm)(1, 0, S, d, T, 1, p, S, G + yo, C, bv, dV + ko + vc, ld);
     if (!dQ && !dK) return;
     TG_K(tg_gemm)(0, 1, T, S, d, 1, G + yo, C, V + ko + vc, ld, 0, dS, S); /* dP */
-    for (int t = 0; t < T; t++) {
+    for (int t = 0; t < T; t++) { /* a causal row's P is 0 past causal_cols: so is its dS */
         const real *pr = p + (int64_t)t * S;
-        real *ds = dS + (int64_t)t * S, sum = 0;
-        _Pragma("omp simd reduction(+:sum)") for (int s = 0; s < S; s++) sum += ds[s] * pr[s];
-        _Pragma("omp simd") for (int s = 0; s < S; s++) ds[s] = pr[s] * (ds[s] - sum);
+        real *ds = dS + (int64_t)t * S;
+        int n16 = causal_cols(g, t);
+        real sum;
+        TG_ROW_SUM(sum, n16, s, ds[s] * pr[s]);
+        _Pragma("omp simd") for (int s = 0; s < n16; s++) ds[s] = pr[s] * (ds[s] - sum);
         /* a masked score is a constant: no gradient flows through it */
         const real *mr = mask_row(g, b, h, t);
         if (mr)

@@ -4,6 +4,7 @@
  *   dlogits_r += dloss w_r / W (p_r - onehot(t_r))
  * Rows with w_r = 0 (padding) are skipped: their targets are never read. */
 #include "ops/op.h"
+#include "ops/rowsum.h"
 #include "ops/vmath.h"
 
 typedef struct ce_dims { int64_t R; int V; } ce_dims;
@@ -25,14 +26,10 @@ static inline real weight(const tg_node *n, int64_t r)
 /* logits (V), target -> p (V), returns -log p[t] */
 static real forward_row(const real *x, int32_t t, real *p, int V)
 {
-    real mx = x[0];
-    for (int v = 1; v < V; v++) mx = x[v] > mx ? x[v] : mx;
-    real sum = 0;
-    _Pragma("omp simd reduction(+:sum)") for (int v = 0; v < V; v++) {
-        p[v] = TG_EXP(x[v] - mx);
-        sum += p[v];
-    }
-    for (int v = 0; v < V; v++) p[v] /= sum;
+    real mx = tg_row_max(x, V), sum;
+    TG_ROW_SUM(sum, V, v, (p[v] = TG_EXP(x[v] - mx)));
+    real inv = 1 / sum;
+    _Pragma("omp simd") for (int v = 0; v < V; v++) p[v] *= inv;
     return log(sum) - (x[t] - mx);
 }
 

@@ -6,9 +6,10 @@
 #include <string.h>
 
 #include "ops/op.h"
+#include "ops/rowsum.h"
 
-/* The loops carry `omp simd` (reductions included): without it, strict IEEE order keeps
- * a sum over c scalar. */
+/* The loops carry `omp simd`; the row sums go in lanes (ops/rowsum.h): without either,
+ * strict IEEE order keeps a sum over c scalar. */
 
 /* Column block of the dgamma/dbeta reduction: each thread owns whole columns. */
 #define COL_BLOCK 64
@@ -27,11 +28,10 @@ static ln_dims get_dims(const tg_node *n)
 static void forward_row(const real *x, const real *gamma, const real *beta, real *y, real *mean,
                         real *rstd, int C, real eps)
 {
-    real m = 0;
-    _Pragma("omp simd reduction(+:m)") for (int c = 0; c < C; c++) m += x[c];
+    real m, v;
+    TG_ROW_SUM(m, C, c, x[c]);
     m /= C;
-    real v = 0;
-    _Pragma("omp simd reduction(+:v)") for (int c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
+    TG_ROW_SUM(v, C, c, (x[c] - m) * (x[c] - m));
     v /= C;
     real s = 1 / sqrt(v + eps);
     _Pragma("omp simd") for (int c = 0; c < C; c++) y[c] = (x[c] - m) * s * gamma[c] + beta[c];
@@ -55,12 +55,9 @@ void TG_K(layernorm_forward)(tg_node *n)
 static void backward_dx_row(const real *x, const real *gamma, const real *g, real m, real s,
                             real *dx, int C, int fresh)
 {
-    real dnorm_mean = 0, dnorm_xhat_mean = 0;
-    _Pragma("omp simd reduction(+:dnorm_mean, dnorm_xhat_mean)") for (int c = 0; c < C; c++) {
-        real dnorm = g[c] * gamma[c];
-        dnorm_mean += dnorm;
-        dnorm_xhat_mean += dnorm * (x[c] - m) * s;
-    }
+    real dnorm_mean, dnorm_xhat_mean;
+    TG_ROW_SUM(dnorm_mean, C, c, g[c] * gamma[c]);
+    TG_ROW_SUM(dnorm_xhat_mean, C, c, g[c] * gamma[c] * (x[c] - m) * s);
     dnorm_mean /= C;
     dnorm_xhat_mean /= C;
     if (fresh) _Pragma("omp simd") for (int c = 0; c < C; c++) dx[c] = 0; /* then added to, below */

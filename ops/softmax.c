@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ops/op.h"
+#include "ops/rowsum.h"
 #include "ops/vmath.h"
 
 static void dims(const tg_node *n, int64_t *R, int *C)
@@ -20,20 +21,15 @@ static void dims(const tg_node *n, int64_t *R, int *C)
 /* x (C) -> y (C); log: y = log_softmax(x), else softmax(x) */
 static void forward_row(const real *x, real *y, int C, int log_out)
 {
-    real m = x[0];
-    _Pragma("omp simd reduction(max:m)") for (int c = 1; c < C; c++) m = x[c] > m ? x[c] : m;
-    real s = 0;
+    real m = tg_row_max(x, C), s;
     if (log_out) {
-        _Pragma("omp simd reduction(+:s)") for (int c = 0; c < C; c++) s += TG_EXP(x[c] - m);
+        TG_ROW_SUM(s, C, c, TG_EXP(x[c] - m));
         real ls = log(s); /* (x - m) - ls, not x - (m + ls): exact for large x */
-        for (int c = 0; c < C; c++) y[c] = (x[c] - m) - ls;
+        _Pragma("omp simd") for (int c = 0; c < C; c++) y[c] = (x[c] - m) - ls;
     } else {
-        _Pragma("omp simd reduction(+:s)") for (int c = 0; c < C; c++) {
-            y[c] = TG_EXP(x[c] - m);
-            s += y[c];
-        }
+        TG_ROW_SUM(s, C, c, (y[c] = TG_EXP(x[c] - m)));
         real inv = 1 / s;
-        for (int c = 0; c < C; c++) y[c] *= inv;
+        _Pragma("omp simd") for (int c = 0; c < C; c++) y[c] *= inv;
     }
 }
 
@@ -41,13 +37,13 @@ static void forward_row(const real *x, real *y, int C, int log_out)
  * dx (C) += g - exp(y) * sum_c g         (log_softmax) */
 static void backward_row(const real *y, const real *g, real *dx, int C, int log_out)
 {
-    real s = 0;
+    real s;
     if (log_out) {
-        for (int c = 0; c < C; c++) s += g[c];
-        for (int c = 0; c < C; c++) dx[c] += g[c] - TG_EXP(y[c]) * s;
+        TG_ROW_SUM(s, C, c, g[c]);
+        _Pragma("omp simd") for (int c = 0; c < C; c++) dx[c] += g[c] - TG_EXP(y[c]) * s;
     } else {
-        _Pragma("omp simd reduction(+:s)") for (int c = 0; c < C; c++) s += g[c] * y[c];
-        for (int c = 0; c < C; c++) dx[c] += y[c] * (g[c] - s);
+        TG_ROW_SUM(s, C, c, g[c] * y[c]);
+        _Pragma("omp simd") for (int c = 0; c < C; c++) dx[c] += y[c] * (g[c] - s);
     }
 }
 
