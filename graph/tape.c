@@ -175,6 +175,23 @@ static void grad_give(tg_tape *t, tg_tensor *x)
     x->grad = NULL;
 }
 
+/* tg_node.pass: the output's gradient buffer becomes input pass - 1's when that input
+ * has none yet, its size matches and it is no other input of n (whose gradient the
+ * kernel would then write over g). Only with recycling: the output's buffer is dead
+ * after this node, so nothing else reads it. 1 if handed over. */
+static int hand_over(tg_tape *t, tg_node *n)
+{
+    if (!n->pass || !t->recycle_grads || n->pass > n->n_in) return 0;
+    tg_tensor *x = n->in[n->pass - 1];
+    if (!x->requires_grad || x->grad || x->numel != n->out->numel || x->dtype != n->out->dtype)
+        return 0;
+    for (int i = 0; i < n->n_in; i++)
+        if (i != n->pass - 1 && n->in[i] == x) return 0;
+    x->grad = n->out->grad;
+    t->n_handed++;
+    return 1;
+}
+
 tg_status tg_tape_backward(tg_tape *t, tg_tensor *loss)
 {
     if (t->err.code) return t->err.code;
@@ -186,6 +203,7 @@ tg_status tg_tape_backward(tg_tape *t, tg_tensor *loss)
     }
     if (!loss->requires_grad) return TG_OK; /* depends on nothing that needs a gradient */
     if (add_one(t, loss)) return t->err.code;
+    t->n_handed = 0;
     for (tg_wgrad *wg = t->wgrads; wg; wg = wg->next) { /* the stacked rows' buffers */
         size_t es = tg_dtype_size(wg->w->dtype);
         if (!(wg->G = tg_arena_alloc(&t->arena, (size_t)(wg->rows * wg->n) * es, 64)) ||
@@ -202,6 +220,7 @@ tg_status tg_tape_backward(tg_tape *t, tg_tensor *loss)
             continue;
         }
         n->fresh = 0;
+        int handed = hand_over(t, n);
         for (int i = 0; i < n->n_in; i++) {
             tg_tensor *x = n->in[i];
             if (x->requires_grad && !x->grad) {
@@ -217,7 +236,8 @@ tg_status tg_tape_backward(tg_tape *t, tg_tensor *loss)
             }
         }
         n->backward(n);
-        if (t->recycle_grads) grad_give(t, n->out);
+        if (handed) n->out->grad = NULL; /* the input owns it now */
+        else if (t->recycle_grads) grad_give(t, n->out);
     }
     for (tg_wgrad *wg = t->wgrads; wg; wg = wg->next) wg->finish(wg);
     return TG_OK;

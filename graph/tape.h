@@ -82,6 +82,11 @@ struct tg_node {
      * so backward must write every element of it (=, not +=). Saves a zeroing pass and
      * a read per gradient. */
     uint64_t assigns, fresh;
+    /* pass = i + 1 (set by the op): input i's gradient is the output's, element for
+     * element (a reshape; a product's residual). With recycle_grads, when that input has
+     * no gradient buffer yet and is no other input of the node, backward hands it the
+     * output's buffer instead of copying it; the kernel then sees dx == g and skips. */
+    uint8_t pass;
     tg_wgrad *wg;         /* a deferred weight gradient whose rows [wg_row, wg_row + wg_m)
                              this node's backward fills, or NULL */
     int64_t wg_row, wg_m;
@@ -100,6 +105,7 @@ typedef struct tg_tape {
     tg_error err;
     int recycle_grads; /* 1: backward reuses a gradient buffer once its node is done (see
                           tg_tape_backward); off by default */
+    int64_t n_handed;  /* gradient buffers the last backward handed on (tg_node.pass) */
     int poison_fresh;  /* tests: fill the gradient buffers that backward kernels are to
                           write outright (TG_FRESH) with NaN, so that one left unwritten shows */
     int defer_wgrad;   /* 1: small products by a weight defer its gradient (tg_wgrad); the

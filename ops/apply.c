@@ -103,6 +103,7 @@ tg_tensor *tg_op_apply(tg_tape *t, tg_op_id op, int n_in, tg_tensor *const *in,
     n->label = t->label;
     if (a) n->a = *a;
     n->assigns = d->assigns;
+    n->pass = (uint8_t)d->pass;
     n->fresh = 0;
     n->wg = NULL;
     out->dtype = (uint8_t)dtype;

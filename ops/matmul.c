@@ -141,6 +141,7 @@ void TG_K(matmul_backward)(tg_node *n)
             const real *g = G + (int64_t)m * d.N;
             _Pragma("omp simd") for (int j = 0; j < d.N; j++) db[j] += g[j];
         }
+        if (dr == G) dr = NULL; /* handed G's buffer (tg_node.pass): nothing to copy */
         if (dr && TG_FRESH(n, n->n_in - 1)) memcpy(dr, G, sizeof(real) * (size_t)sy);
         else if (dr) TG_FOR(i, sy, dr[i] += G[i]);
         return;
@@ -201,6 +202,7 @@ static int check_matmul(tg_node *n, tg_tensor *out, tg_error *err)
     }
     int same = res && res->ndim == out->ndim;
     for (int i = 0; same && i < out->ndim; i++) same = res->shape[i] == out->shape[i];
+    if (res) n->pass = (uint8_t)n->n_in; /* the residual's gradient is the output's */
     if (res && !same) {
         char sc[64];
         return tg_check_fail(err, TG_ERR_SHAPE, n, "%s @ %s%s + residual %s: the residual must have the product's shape",

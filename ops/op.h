@@ -66,6 +66,9 @@ typedef struct tg_op_desc {
     /* Bit i: backward writes every element of input i's gradient outright (=) when
      * the node's `fresh` bit i says the buffer is new and unzeroed (graph/tape.h). */
     uint64_t assigns;
+    /* i + 1: input i's gradient is the output's, element for element (tg_node.pass;
+     * check may set n->pass itself, as matmul does for its residual); 0: none */
+    int pass;
     /* Validates inputs and attributes and sets out->ndim/shape; returns 0 or the status
      * it recorded in err (naming the op and the shapes). May read input data. */
     int (*check)(tg_node *n, tg_tensor *out, tg_error *err);

@@ -14,6 +14,7 @@ void TG_K(reshape_backward)(tg_node *n)
 {
     const real *G = n->out->grad;
     real *dX = n->in[0]->grad;
+    if (dX == G) return; /* handed the output's buffer (tg_node.pass) */
     if (TG_FRESH(n, 0)) TG_FOR(i, n->out->numel, dX[i] = G[i]);
     else TG_FOR(i, n->out->numel, dX[i] += G[i]);
 }
@@ -79,7 +80,7 @@ static const tg_op_test tests[] = {
 const tg_op_desc tg_op_reshape_desc = {
     .name = "reshape", .math = "y = x under a new shape (shares x's data)",
     .n_in_min = 1, .n_in_max = 1, .in_kind = {TG_ARG_REAL}, .view = 1, .check = check,
-    .forward = {NULL, NULL}, .backward = TG_KERNELS(reshape_backward), .assigns = 1,
+    .forward = {NULL, NULL}, .backward = TG_KERNELS(reshape_backward), .assigns = 1, .pass = 1,
     .tests = tests, .n_tests = sizeof tests / sizeof *tests};
 
 tg_tensor *tg_reshape(tg_tape *t, tg_tensor *x, int ndim, const int *shape)

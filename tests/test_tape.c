@@ -1,6 +1,7 @@
 /* test_tape.c: the tape's contract on tiny exact cases: gradients of a*b+c, a value
  * used twice, a weight shared by 1,000 steps, a 10^6-node tape, no-grad mode, detach,
- * arena reuse across steps, and errors that leave the tape poisoned, not crashed. */
+ * arena reuse across steps, gradient buffers handed on instead of copied, and errors
+ * that leave the tape poisoned, not crashed. */
 #include <string.h>
 
 #include "graph/tape.h"
@@ -133,8 +134,55 @@ static void test_errors_poison(void)
     tg_tape_free(t);
 }
 
+/* A product's residual and a reshape hand their output's gradient buffer on (with
+ * recycling) instead of copying it: the same gradients as without, and not when the
+ * residual is also the product's left input (h + h @ W^T) */
+static double handed_case(int recycle, int same, double *grads, int64_t *handed)
+{
+    tg_error err = {0};
+    tg_tape *t = tg_tape_new(TG_F64, &err);
+    t->recycle_grads = recycle;
+    tg_tensor *x = tg_tensor_new(TG_F64, 2, (int[]){4, 5}, 1, &err);
+    tg_tensor *w = tg_tensor_new(TG_F64, 2, (int[]){5, 5}, 1, &err);
+    tg_tensor *b = tg_tensor_new(TG_F64, 1, (int[]){5}, 1, &err);
+    for (int i = 0; i < 20; i++) tg_tensor_set(x, i, 0.1 * (i % 7) - 0.3);
+    for (int i = 0; i < 25; i++) tg_tensor_set(w, i, 0.05 * (i % 9) - 0.2);
+    for (int i = 0; i < 5; i++) tg_tensor_set(b, i, 0.1 * i);
+    tg_tensor *h = tg_tanh(t, x);
+    tg_tensor *r = tg_reshape(t, tg_reshape(t, tg_sigmoid(t, x), 1, (int[]){20}), 2, (int[]){4, 5});
+    tg_tensor *res = same ? h : r, *sr = tg_sum(t, r, TG_AXIS_ALL); /* r's other use */
+    tg_tensor *y = tg_op_apply(t, TG_OP_MATMUL, 4, (tg_tensor *[]){h, w, b, res},
+                               &(tg_attrs){.i = {0, 1, 1}});
+    tg_tensor *loss = tg_add(t, tg_sum(t, tg_mul(t, y, y), TG_AXIS_ALL), sr);
+    CHECK(tg_tape_backward(t, loss) == TG_OK);
+    for (int i = 0; i < 20; i++) grads[i] = tg_tensor_grad_get(x, i);
+    for (int i = 0; i < 25; i++) grads[20 + i] = tg_tensor_grad_get(w, i);
+    for (int i = 0; i < 5; i++) grads[45 + i] = tg_tensor_grad_get(b, i);
+    *handed = t->n_handed;
+    double l = tg_tensor_get(loss, 0);
+    tg_tape_free(t);
+    tg_tensor_free(x), tg_tensor_free(w), tg_tensor_free(b);
+    return l;
+}
+
+static void test_hand_over(void)
+{
+    for (int same = 0; same < 2; same++) {
+        double g0[50], g1[50];
+        int64_t n0, n1;
+        double l0 = handed_case(0, same, g0, &n0), l1 = handed_case(1, same, g1, &n1);
+        CHECK_NEAR(l1, l0, 0);
+        for (int i = 0; i < 50; i++) CHECK_NEAR(g1[i], g0[i], 1e-14);
+        CHECK(n0 == 0);
+        /* the residual r (its other use, recorded earlier, adds later), then both
+         * reshapes; not the residual of h + h @ W^T */
+        CHECK(n1 == (same ? 2 : 3));
+    }
+}
+
 int main(void)
 {
+    test_hand_over();
     test_abc();
     test_used_twice();
     test_shared_weight();
