@@ -468,7 +468,9 @@ static int fuse(tg_cell *c)
 }
 
 /* The state-independent part of cell c (x @ W_ih + b, found by the program's planner),
- * run once on the whole X [B,T,C]: full[k] receives the k-th hoisted value, [B,T,.].
+ * run once on the whole X [B,T,C], taken time-major: full[k] receives the k-th hoisted
+ * value as [T,B,.], so that a step's rows are one contiguous run (a view, no copy; the
+ * hoisted ops treat rows alike, so the order of the rows does not matter to them).
  * Returns the number of hoisted values (0: none), or -1 with err. */
 static int run_hoisted(tg_model *m, tg_cell *c, tg_tape *t, tg_tensor *X, int B, int T,
                        tg_tensor **full, int *slot, tg_error *err)
@@ -483,7 +485,9 @@ static int run_hoisted(tg_model *m, tg_cell *c, tg_tape *t, tg_tensor *X, int B,
     if (!p->n_hoist) return 0;
     int out_slot = tg_program_find(p, c->output_name)->slot, n = 0;
     for (int i = 0; i < c->n_state; i++) slots[tg_program_find(p, c->state_name[i])->in_slot] = NULL;
-    slots[tg_program_find(p, c->input_name)->in_slot] = X;
+    tg_tensor *Xt = B > 1 && T > 1 ? tg_transpose(t, X, 0, 1) : tg_reshape(t, X, 3, (int[]){T, B, X->shape[2]});
+    if (!Xt) return *err = *tg_tape_error(t), -1;
+    slots[tg_program_find(p, c->input_name)->in_slot] = Xt;
     p->dim_B = B;
     p->dim_T = T;
     p->mode = TG_RUN_HOISTED;
@@ -525,7 +529,7 @@ static tg_tensor *run_cell(tg_model *m, tg_cell *c, tg_tape *t, tg_tensor *X, co
             for (int s = 0; s < c->n_state; s++) state[s] = tg_tape_detach(t, state[s]);
         tg_tensor *x = x_step ? tg_reshape(t, tg_slice(t, X, 1, step, 1), 2, (int[]){B, C}) : NULL;
         for (int k = 0; k < n_full; k++) /* this step's rows of each hoisted value */
-            m->slots[full_slot[k]] = tg_reshape(t, tg_slice(t, full[k], 1, step, 1), 2,
+            m->slots[full_slot[k]] = tg_reshape(t, tg_slice(t, full[k], 0, step, 1), 2,
                                                 (int[]){B, full[k]->shape[2]});
         c->prog.seed = tg_hash64((run ? run->seed : 0) + (uint64_t)step);
         c->prog.training = run ? run->training : 0;

@@ -121,7 +121,8 @@ tg_tensor *tg_op_apply(tg_tape *t, tg_op_id op, int n_in, tg_tensor *const *in,
     }
     if (t->shape_only) return out; /* data NULL: nothing computed, nothing recorded */
     size_t esize = tg_dtype_size(dtype);
-    if (d->view) out->data = in[0]->data;
+    int64_t at = d->view ? 0 : d->view_at ? d->view_at(n) : -1;
+    if (at >= 0) out->data = (char *)in[0]->data + (size_t)at * esize;
     else if (!(out->data = tg_tape_alloc(t, (size_t)out->numel * esize))) return NULL;
     if (d->saved) {
         int64_t ns = d->saved(n);

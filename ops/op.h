@@ -63,6 +63,10 @@ typedef struct tg_op_desc {
     int n_in_min, n_in_max;
     uint8_t in_kind[TG_OP_MAX_IN]; /* TG_ARG_*, per input position (last one repeats) */
     int view;                  /* 1: the output shares input 0's data (no forward copy) */
+    /* Or, for an op whose output is sometimes a run of input 0's data (a slice of
+     * contiguous rows): the element offset of that run, -1 when it must copy. The
+     * forward kernel then finds its output already in place. NULL: never. */
+    int64_t (*view_at)(const tg_node *n);
     /* Bit i: backward writes every element of input i's gradient outright (=) when
      * the node's `fresh` bit i says the buffer is new and unzeroed (graph/tape.h). */
     uint64_t assigns;

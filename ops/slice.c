@@ -2,7 +2,8 @@
  * (negative counts from the end), a.i[1] = start, a.i[2] = len; and tg_split, n equal
  * slices (not an op of its own). Dimension letters: x is viewed as (A,D,B), A the
  * product of the dims before the axis, D the axis, B the product of the dims after it;
- * y is (A,L,B) with L = len. Each a copies one contiguous run of L*B elements.
+ * y is (A,L,B) with L = len. Each a copies one contiguous run of L*B elements; with
+ * A = 1 (rows of a matrix, a time step of [T,B,C]) y is that run of x itself, a view.
  *
  *   y[a,l,b] = x[a,start+l,b]          dx[a,start+l,b] += g[a,l,b]
  */
@@ -29,6 +30,7 @@ void TG_K(slice_forward)(tg_node *n)
     const real *X = (const real *)n->in[0]->data + d.start * d.B;
     real *Y = n->out->data;
     int64_t run = d.L * d.B, xs = d.D * d.B;
+    if (Y == X) return; /* a view (view_at) */
     TG_PARALLEL_FOR(a, d.A, d.A * run, memcpy(Y + a * run, X + a * xs, (size_t)run * sizeof *Y));
 }
 
@@ -67,6 +69,13 @@ static int check(tg_node *n, tg_tensor *out, tg_error *err)
     return 0;
 }
 
+/* one contiguous run (A = 1): the output is x's data from start * B on */
+static int64_t view_at(const tg_node *n)
+{
+    sdims d = get_dims(n);
+    return d.A == 1 ? d.start * d.B : -1;
+}
+
 TG_KERNEL_DECL(slice_forward);
 TG_KERNEL_DECL(slice_backward);
 
@@ -81,7 +90,7 @@ static const tg_op_test tests[] = {
 
 const tg_op_desc tg_op_slice_desc = {
     .name = "slice", .math = "y = x[..., start:start+len, ...] along axis",
-    .n_in_min = 1, .n_in_max = 1, .in_kind = {TG_ARG_REAL}, .check = check,
+    .n_in_min = 1, .n_in_max = 1, .in_kind = {TG_ARG_REAL}, .check = check, .view_at = view_at,
     .forward = TG_KERNELS(slice_forward), .backward = TG_KERNELS(slice_backward),
     .tests = tests, .n_tests = sizeof tests / sizeof *tests};
 
