@@ -39,7 +39,7 @@ int main(void)
     printf("max relative error: exp %.3g, tanh %.3g, sigmoid %.3g, Phi %.3g\n", worst_exp,
            worst_tanh, worst_sig, worst_phi);
     CHECK(worst_exp < 3e-7);
-    CHECK(worst_tanh < 4e-7);
+    CHECK(worst_tanh < 4e-7); /* the rational fit: 2.6e-7 at x = -5.2 */
     CHECK(worst_sig < 4e-7);
     CHECK(worst_phi < 1e-5); /* 1e-7 near 0; the far tail inherits the rounding of z*z */
 
