@@ -175,10 +175,10 @@ static void grad_give(tg_tape *t, tg_tensor *x)
     x->grad = NULL;
 }
 
-/* tg_node.pass: the output's gradient buffer becomes input pass - 1's when that input
- * has none yet, its size matches and it is no other input of n (whose gradient the
- * kernel would then write over g). Only with recycling: the output's buffer is dead
- * after this node, so nothing else reads it. 1 if handed over. */
+/* tg_node.pass: the output's gradient buffer becomes input pass - 1's, fresh, when that
+ * input has none yet, its size matches and it is no other input of n (whose gradient
+ * the kernel would then write over g). Only with recycling: the output's buffer is
+ * dead after this node, so nothing else reads it. 1 if handed over. */
 static int hand_over(tg_tape *t, tg_node *n)
 {
     if (!n->pass || !t->recycle_grads || n->pass > n->n_in) return 0;
@@ -188,6 +188,7 @@ static int hand_over(tg_tape *t, tg_node *n)
     for (int i = 0; i < n->n_in; i++)
         if (i != n->pass - 1 && n->in[i] == x) return 0;
     x->grad = n->out->grad;
+    n->fresh |= (uint64_t)1 << (n->pass - 1);
     t->n_handed++;
     return 1;
 }

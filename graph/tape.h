@@ -82,10 +82,13 @@ struct tg_node {
      * so backward must write every element of it (=, not +=). Saves a zeroing pass and
      * a read per gradient. */
     uint64_t assigns, fresh;
-    /* pass = i + 1 (set by the op): input i's gradient is the output's, element for
-     * element (a reshape; a product's residual). With recycle_grads, when that input has
-     * no gradient buffer yet and is no other input of the node, backward hands it the
-     * output's buffer instead of copying it; the kernel then sees dx == g and skips. */
+    /* pass = i + 1 (set by the op): input i's gradient has the output's shape and the
+     * kernel can compute it in the output gradient's buffer, each element after it has
+     * read that element of g (an elementwise op, a layer norm row), or it is g itself (a
+     * reshape; a product's residual). With recycle_grads, when that input has no
+     * gradient buffer yet and is no other input of the node, backward hands it the
+     * output's buffer and sets its fresh bit: the kernel writes it outright, in place,
+     * or, seeing dx == g, skips it. No new buffer, no copy. */
     uint8_t pass;
     tg_wgrad *wg;         /* a deferred weight gradient whose rows [wg_row, wg_row + wg_m)
                              this node's backward fills, or NULL */

@@ -285,6 +285,11 @@ static int check(tg_node *n, tg_tensor *out, tg_error *err)
     }
     out->ndim = full.ndim;
     memcpy(out->shape, full.shape, sizeof out->shape);
+    /* a block reads its rows of g before it writes its rows of a full input's gradient:
+     * the first full input may take g's buffer (tg_node.pass) */
+    n->pass = 0;
+    for (int k = 0; k < n->n_in && !n->pass; k++)
+        if (!code->part[k] && n->in[k]->numel == tg_shape_numel(full.ndim, full.shape)) n->pass = (uint8_t)(k + 1);
     return 0;
 }
 

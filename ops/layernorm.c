@@ -60,11 +60,13 @@ static void backward_dx_row(const real *x, const real *gamma, const real *g, rea
     TG_ROW_SUM(dnorm_xhat_mean, C, c, g[c] * gamma[c] * (x[c] - m) * s);
     dnorm_mean /= C;
     dnorm_xhat_mean /= C;
-    if (fresh) _Pragma("omp simd") for (int c = 0; c < C; c++) dx[c] = 0; /* then added to, below */
-    _Pragma("omp simd") for (int c = 0; c < C; c++) {
-        real xhat = (x[c] - m) * s;
-        dx[c] += s * (g[c] * gamma[c] - dnorm_mean - xhat * dnorm_xhat_mean);
-    }
+    /* g is read before dx is written, element by element: dx may be g (tg_node.pass) */
+#define DX_LOOP(OP)                                                                        \
+    _Pragma("omp simd") for (int c = 0; c < C; c++)                                        \
+        dx[c] OP s * (g[c] * gamma[c] - dnorm_mean - (x[c] - m) * s * dnorm_xhat_mean)
+    if (fresh) DX_LOOP(=);
+    else DX_LOOP(+=);
+#undef DX_LOOP
 }
 
 /* dgamma[c] += sum_r dy[r,c] * xhat[r,c], dbeta[c] += sum_r dy[r,c], for c in [c0, c1) */
@@ -93,25 +95,24 @@ void TG_K(layernorm_backward)(tg_node *n)
     real *dX = grad_of(n->in[0]), *dgamma = grad_of(n->in[1]), *dbeta = grad_of(n->in[2]);
     int C = d.C;
     int par = d.R * C > TG_PAR_MIN;
-    if (dX) { /* rows are independent */
-        TG_PARALLEL_FOR(r, d.R, d.R * C,
-                        backward_dx_row(X + r * C, gamma, G + r * C, mean[r], rstd[r],
-                                        dX + r * C, C, TG_FRESH(n, 0)));
-    }
     if (TG_FRESH(n, 1)) memset(dgamma, 0, sizeof(real) * (size_t)C);
     if (TG_FRESH(n, 2)) memset(dbeta, 0, sizeof(real) * (size_t)C);
-    if (!dgamma && !dbeta) return;
-    /* dgamma, dbeta sum over rows: split by columns so no two threads write one */
+    /* dgamma, dbeta first: dx may be written over g (tg_node.pass). They sum over rows:
+     * split by columns so no two threads write one */
     int n_blocks = (C + COL_BLOCK - 1) / COL_BLOCK;
-    if (par && n_blocks > 1) {
+    if ((dgamma || dbeta) && par && n_blocks > 1) {
 #pragma omp parallel for
         for (int b = 0; b < n_blocks; b++) {
             int c1 = (b + 1) * COL_BLOCK < C ? (b + 1) * COL_BLOCK : C;
             backward_params_cols(X, G, mean, rstd, dgamma, dbeta, d, b * COL_BLOCK, c1);
         }
-    } else {
+    } else if (dgamma || dbeta) {
         backward_params_cols(X, G, mean, rstd, dgamma, dbeta, d, 0, C);
     }
+    if (dX) /* rows are independent */
+        TG_PARALLEL_FOR(r, d.R, d.R * C,
+                        backward_dx_row(X + r * C, gamma, G + r * C, mean[r], rstd[r],
+                                        dX + r * C, C, TG_FRESH(n, 0)));
 }
 
 #if TG_ONCE
@@ -155,7 +156,7 @@ const tg_op_desc tg_op_layernorm_desc = {
     .name = "layernorm", .math = "y = (x - mean) / sqrt(var + eps) * gamma + beta",
     .n_in_min = 3, .n_in_max = 3, .in_kind = {TG_ARG_REAL, TG_ARG_REAL, TG_ARG_REAL},
     .check = check, .saved = saved, .forward = TG_KERNELS(layernorm_forward),
-    .backward = TG_KERNELS(layernorm_backward), .assigns = 7, .tests = layernorm_tests,
+    .backward = TG_KERNELS(layernorm_backward), .assigns = 7, .pass = 1, .tests = layernorm_tests,
     .n_tests = sizeof layernorm_tests / sizeof *layernorm_tests};
 
 tg_tensor *tg_layernorm(tg_tape *t, tg_tensor *x, tg_tensor *gamma, tg_tensor *beta, double eps)

@@ -1,6 +1,7 @@
 /* unary.c: the elementwise one-input family, one table of {f, f'} rows and one loop.
  * f' is written in terms of x, y = f(x) and the attribute s (scale's factor), so a
- * row can use whichever is cheaper. Backward: dx += g * f'(x, y).
+ * row can use whichever is cheaper. Backward: dx += g * f'(x, y); dx may be g's own
+ * buffer (tg_node.pass), each element read before it is written.
  *
  *   neg      y = -x                         f' = -1
  *   scale    y = s x                        f' = s
@@ -122,7 +123,7 @@ static int check(tg_node *n, tg_tensor *out, tg_error *err)
         .name = #nm, .math = MATH, .n_in_min = 1, .n_in_max = 1,                     \
         .in_kind = {TG_ARG_REAL}, .check = check,                                      \
         .forward = TG_KERNELS(nm##_forward), .backward = TG_KERNELS(nm##_backward), \
-        .assigns = 1, .tests = nm##_tests, .n_tests = 2};
+        .assigns = 1, .pass = 1, .tests = nm##_tests, .n_tests = 2};
 
 DESC(neg, "y = -x", -2, 2, 0, 0, 0)
 DESC(scale, "y = s * x", -2, 2, 0, 0, -1.5)

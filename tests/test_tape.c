@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "graph/tape.h"
+#include "ops/fused.h"
 #include "ops/ops.h"
 #include "test.h"
 
@@ -180,9 +181,48 @@ static void test_hand_over(void)
     }
 }
 
+/* In place: a fused chain, a layer norm and gelu compute their input's gradient in
+ * their output gradient's buffer (with recycling), with the same results */
+static double in_place_case(int recycle, double *grads, int64_t *handed)
+{
+    tg_error err = {0};
+    tg_tape *t = tg_tape_new(TG_F64, &err);
+    t->recycle_grads = recycle;
+    tg_tensor *x = tg_tensor_new(TG_F64, 2, (int[]){3, 8}, 1, &err);
+    tg_tensor *gm = tg_tensor_new(TG_F64, 1, (int[]){8}, 1, &err);
+    tg_tensor *bt = tg_tensor_new(TG_F64, 1, (int[]){8}, 1, &err);
+    for (int i = 0; i < 24; i++) tg_tensor_set(x, i, 0.13 * (i % 11) - 0.6);
+    for (int i = 0; i < 8; i++) tg_tensor_set(gm, i, 1 + 0.1 * i), tg_tensor_set(bt, i, 0.05 * i);
+    /* fused: y = tanh(a) * b + a, on a = 2x and b = x * x (two full inputs) */
+    tg_fused_code code = {.n_in = 2, .n_ins = 3, .ins = {{TG_FU_TANH, 0, 0, 0}, {TG_FU_MUL, 2, 1, 0}, {TG_FU_ADD, 3, 0, 0}}};
+    tg_tensor *a = tg_scale(t, x, 2), *b = tg_mul(t, x, x);
+    tg_tensor *f = tg_fused(t, &code, 2, (tg_tensor *[]){a, b});
+    tg_tensor *z = tg_gelu(t, tg_layernorm(t, f, gm, bt, 1e-5));
+    tg_tensor *loss = tg_sum(t, tg_mul(t, z, z), TG_AXIS_ALL);
+    CHECK(tg_tape_backward(t, loss) == TG_OK);
+    for (int i = 0; i < 24; i++) grads[i] = tg_tensor_grad_get(x, i);
+    for (int i = 0; i < 8; i++) grads[24 + i] = tg_tensor_grad_get(gm, i), grads[32 + i] = tg_tensor_grad_get(bt, i);
+    *handed = t->n_handed;
+    double l = tg_tensor_get(loss, 0);
+    tg_tape_free(t);
+    tg_tensor_free(x), tg_tensor_free(gm), tg_tensor_free(bt);
+    return l;
+}
+
+static void test_in_place(void)
+{
+    double g0[40], g1[40];
+    int64_t n0, n1;
+    double l0 = in_place_case(0, g0, &n0), l1 = in_place_case(1, g1, &n1);
+    CHECK_NEAR(l1, l0, 0);
+    for (int i = 0; i < 40; i++) CHECK_NEAR(g1[i], g0[i], 1e-13);
+    CHECK(n0 == 0 && n1 == 3); /* gelu's, the layer norm's and the fused op's input a */
+}
+
 int main(void)
 {
     test_hand_over();
+    test_in_place();
     test_abc();
     test_used_twice();
     test_shared_weight();
