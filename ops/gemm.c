@@ -60,7 +60,8 @@ void TG_K(tg_gemm_portable)(int ta, int tb, int M, int N, int K, real alpha, con
  * floats) through aliasing cache sets: A^T B with M = 1024, K = 1024, N = 256 (an
  * LSTM's weight gradient, G^T X with G [rows, 4H]) ran at 134 GFLOP/s against 180 for
  * the same product transposed, C^T = op(B)^T A (bench/gemm_bench). Such products run
- * transposed into a scratch of this thread's, then C = C^T^T + beta C, in tiles. */
+ * transposed into a scratch, then C = C^T^T + beta C, in tiles. (The scratch comes
+ * from malloc each time: after the first, glibc serves it from the heap, not mmap.) */
 enum { ALIAS_LD = 1024, TILE = 32 };
 
 static int aliased(int ta, int tb, int M, int N, int K, int lda, int ldb)
@@ -70,26 +71,11 @@ static int aliased(int ta, int tb, int M, int N, int K, int lda, int ldb)
            (tb || ldb_t % ALIAS_LD != 0);
 }
 
-/* the thread's scratch of at least n floats (kept for the next call; NULL if out of
- * memory: the caller then takes the direct route) */
-static float *scratch(size_t n)
-{
-    static _Thread_local float *buf;
-    static _Thread_local size_t cap;
-    if (n > cap) {
-        free(buf);
-        buf = malloc(n * sizeof *buf);
-        cap = buf ? n : 0;
-    }
-    return buf;
-}
-
-static int transposed_route(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+static int transposed_route(int tb, int M, int N, int K, float alpha, const float *A, int lda,
                             const float *B, int ldb, float beta, float *C, int ldc)
 {
-    (void)ta;
-    float *T = scratch((size_t)N * M);
-    if (!T) return -1;
+    float *T = malloc(sizeof *T * (size_t)N * M);
+    if (!T) return -1; /* the caller takes the direct route */
     /* T (N,M) = alpha op(B)^T A^T^T = alpha op(B)^T A, A stored [K,M] */
     dnnl_sgemm(tb ? 'N' : 'T', 'N', N, M, K, alpha, B, ldb, A, lda, 0, T, M);
     for (int i0 = 0; i0 < M; i0 += TILE)
@@ -103,6 +89,7 @@ static int transposed_route(int ta, int tb, int M, int N, int K, float alpha, co
                     for (int j = j0; j < j1; j++) c[j] = T[(int64_t)j * M + i] + beta * c[j];
             }
         }
+    free(T);
     return 0;
 }
 #endif
@@ -112,7 +99,7 @@ void TG_K(tg_gemm)(int ta, int tb, int M, int N, int K, real alpha, const real *
 {
 #if TG_HAVE_DNNL && !TG_REAL_DOUBLE
     if (aliased(ta, tb, M, N, K, lda, ldb) &&
-        transposed_route(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0)
+        transposed_route(tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0)
         return;
     /* dnnl_sgemm is row-major, like tapegrad; it fails only on invalid sizes, which
      * the ops' shape rules exclude. Small products run on one thread: below about 2
