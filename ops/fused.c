@@ -152,7 +152,7 @@ static void backward_block(const tg_fused_code *code, const layout *L, const rea
         case TG_FU_EXP: LOOP(da[i] += d[i] * y[i]);
         case TG_FU_LOG: LOOP(da[i] += d[i] / a[i]);
         case TG_FU_SQRT: LOOP(da[i] += d[i] * (real)0.5 / y[i]);
-        default: LOOP(real x = a[i]; da[i] += d[i] * (TG_PHI(x) + x * INV_SQRT_2PI * TG_EXP(-(real)0.5 * x * x)));
+        default: LOOP(real x = a[i]; da[i] += d[i] * (TG_PHI(x) + x * INV_SQRT_2PI * TG_EXP_NEG(-(real)0.5 * x * x)));
 #undef LOOP
         }
     }

@@ -48,7 +48,7 @@ static inline __attribute__((always_inline)) real df(int op, real x, real y, rea
     case SQRT: return (real)0.5 / y;
     default: { /* Phi(x) = y / x: one division instead of a second erfc (exact to a few
                 * ulp, since y = x Phi(x) was rounded once); near 0, Phi = 1/2 + x phi(0) */
-        real phi_x = INV_SQRT_2PI * TG_EXP(-(real)0.5 * x * x);
+        real phi_x = INV_SQRT_2PI * TG_EXP_NEG(-(real)0.5 * x * x);
         real Phi = fabs(x) < (real)1e-6 ? (real)0.5 + x * INV_SQRT_2PI : y / x;
         return Phi + x * phi_x;
     }

@@ -48,6 +48,31 @@ TG_VINLINE float tg_vexpf(float x)
     return x != x ? x : y;
 }
 
+/* e^x for x <= 0 (or NaN, which comes back as 0: callers whose NaN propagates another
+ * way, like Phi's through t): tg_vexpf without the overflow and NaN cases, 14% less
+ * work in Phi */
+TG_VINLINE float tg_vexpf_neg(float x)
+{
+    const float lo = -87.33f;
+    float xc = x > lo ? x : lo;
+    float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    uint32_t b;
+    memcpy(&b, &p, 4);
+    b += (uint32_t)(int32_t)n << 23;
+    float y;
+    memcpy(&y, &b, 4);
+    return x > lo ? y : 0.0f;
+}
+
 /* tanh x: Eigen's rational minimax fit (generic_fast_tanh_float), x P(x^2) / Q(x^2)
  * on x clamped to +-7.9988 (where tanh rounds to +-1 in float); x itself below 4e-4.
  * One division and 11 FMAs, no exp: 2.4x faster than 1 - 2 / (e^2x + 1) with a
@@ -92,7 +117,7 @@ TG_VINLINE float tg_vphif(float x)
     float c45 = -0.18628806f + 0.27886807f * t, c67 = -1.13520398f + 1.48851587f * t;
     float c89 = -0.82215223f + 0.17087277f * t;
     float q = (c01 + c23 * t2) + (c45 + c67 * t2) * t4 + c89 * t8;
-    float half_erfc = 0.5f * t * tg_vexpf(q - z * z);
+    float half_erfc = 0.5f * t * tg_vexpf_neg(q - z * z); /* q - z^2 < 0; NaN x: t is NaN */
     return x < 0 ? half_erfc : 1.0f - half_erfc;
 }
 
@@ -107,11 +132,13 @@ static inline double tg_vsigmoid(double x)
 
 #if defined(TG_REAL_DOUBLE) && TG_REAL_DOUBLE
 #define TG_EXP(x) exp(x)
+#define TG_EXP_NEG(x) exp(x)
 #define TG_TANH(x) tanh(x)
 #define TG_SIGMOID(x) tg_vsigmoid(x)
 #define TG_PHI(x) tg_vphi(x)
 #else
 #define TG_EXP(x) tg_vexpf(x)
+#define TG_EXP_NEG(x) tg_vexpf_neg(x)
 #define TG_TANH(x) tg_vtanhf(x)
 #define TG_SIGMOID(x) tg_vsigmoidf(x)
 #define TG_PHI(x) tg_vphif(x)
