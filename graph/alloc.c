@@ -1,7 +1,10 @@
 /* alloc.c: heap wrappers with an injectable failure point (see alloc.h). */
+#define _DEFAULT_SOURCE /* madvise */
 #include "graph/alloc.h"
 
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 
 static long fail_after = -1, n_ok;
 
@@ -29,6 +32,20 @@ void *tg_aligned_alloc(size_t align, size_t n)
     if (should_fail()) return NULL;
     void *p = NULL;
     if (posix_memalign(&p, align, n ? n : align) != 0) return NULL;
+    return p;
+}
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+void *tg_alloc_big(size_t n, int zero)
+{
+    int huge = n >= HUGE_PAGE;
+    void *p = tg_aligned_alloc(huge ? HUGE_PAGE : 64, n);
+    if (!p) return NULL;
+#ifdef MADV_HUGEPAGE
+    if (huge) madvise(p, n / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE); /* advice: failure is harmless */
+#endif
+    if (zero) memset(p, 0, n);
     return p;
 }
 

@@ -8,6 +8,10 @@
 void *tg_malloc(size_t n);
 void *tg_calloc(size_t count, size_t size);
 void *tg_aligned_alloc(size_t align, size_t n); /* freed with tg_free */
+/* n bytes (zeroed if `zero`), 64-byte aligned; from 2 MiB on, aligned to 2 MiB and
+ * marked for transparent huge pages (Linux madvise), so that the tape's arena and large
+ * tensors cost a TLB entry per 2 MiB instead of per 4 KiB. Freed with tg_free. */
+void *tg_alloc_big(size_t n, int zero);
 void tg_free(void *p);
 
 /* Test hook: after `n` more successful allocations every allocation fails, until

@@ -49,7 +49,7 @@ void *tg_arena_alloc(tg_arena *a, size_t bytes, size_t align)
         }
         size_t size = a->cur ? a->cur->size * 2 : CHUNK_MIN;
         if (size < bytes + align) size = bytes + align;
-        tg_arena_chunk *c = tg_aligned_alloc(64, HEADER + size);
+        tg_arena_chunk *c = tg_alloc_big(HEADER + size, 0);
         if (!c) return NULL;
         c->next = NULL;
         c->size = size;

@@ -79,10 +79,10 @@ tg_tensor *tg_tensor_new(tg_dtype dtype, int ndim, const int *shape, int require
     tg_tensor *t = tg_calloc(1, sizeof *t);
     if (!t) goto oom;
     size_t bytes = (size_t)n * tg_dtype_size(dtype);
-    t->data = tg_calloc(1, bytes);
+    t->data = tg_alloc_big(bytes, 1);
     if (!t->data) goto oom;
     if (requires_grad) {
-        t->grad = tg_calloc(1, bytes);
+        t->grad = tg_alloc_big(bytes, 1);
         if (!t->grad) goto oom;
     }
     t->numel = n;
