@@ -1,6 +1,6 @@
 /* gemm_bench.c: GFLOP/s of tapegrad's matrix product (the active backend, the same
  * function the ops call) per size, on 1 and 2 threads, next to the single-core FMA
- * peak measured in the same run. Usage: gemm_bench [--portable]
+ * peak measured in the same run; "T MxKxN" is A^T @ B. Usage: gemm_bench [--portable]
  * Each figure is the median of 7 timed runs of at least 0.1 s each. */
 #include <omp.h>
 #include <stdio.h>
@@ -19,20 +19,22 @@ static int cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static double gflops(gemm_fn f, int M, int N, int K, int threads)
+/* C = op(A) @ B, op(A) = A^T (A stored [K,M], lda M) when ta */
+static double gflops(gemm_fn f, int ta, int M, int N, int K, int threads)
 {
     omp_set_num_threads(threads);
     float *A = malloc(sizeof *A * M * K), *B = malloc(sizeof *B * K * N), *C = malloc(sizeof *C * M * N);
     for (long i = 0; i < (long)M * K; i++) A[i] = (float)((i % 17) - 8) / 8;
     for (long i = 0; i < (long)K * N; i++) B[i] = (float)((i % 13) - 6) / 6;
     memset(C, 0, sizeof *C * M * N);
-    f(0, 0, M, N, K, 1, A, K, B, N, 0, C, N); /* warm-up */
+    int lda = ta ? M : K;
+    f(ta, 0, M, N, K, 1, A, lda, B, N, 0, C, N); /* warm-up */
     double runs[7], flop = 2.0 * M * N * K;
     for (int r = 0; r < 7; r++) {
         long reps = 0;
         double t0 = tg_bench_now(), dt;
         do {
-            f(0, 0, M, N, K, 1, A, K, B, N, 0, C, N);
+            f(ta, 0, M, N, K, 1, A, lda, B, N, 0, C, N);
             reps++;
             dt = tg_bench_now() - t0;
         } while (dt < 0.1);
@@ -57,13 +59,16 @@ int main(int argc, char **argv)
     printf("single-core FMA peak (%s, measured): %.1f GFLOP/s\n\n", isa, peak);
     printf("%-22s %12s %8s %12s %8s %10s\n", "M x K x N", "1 thread", "%peak", "2 threads",
            "%peak2", "speedup");
-    int sizes[][3] = {{1024, 1024, 1024}, {32, 256, 1024}, {32, 256, 768}, {2048, 256, 1024},
-                      {64, 64, 64}, {256, 256, 256}, {2048, 128, 512}};
+    /* {M, K, N, ta}: the last two, A^T B with A's leading dimension 1024 (an LSTM's
+     * weight gradient G^T X) and the same product with M = 960 (ops/gemm.c) */
+    int sizes[][4] = {{1024, 1024, 1024, 0}, {32, 256, 1024, 0}, {32, 256, 768, 0}, {2048, 256, 1024, 0},
+                      {64, 64, 64, 0},       {256, 256, 256, 0},  {2048, 128, 512, 0}, {1024, 1024, 256, 1},
+                      {960, 1024, 256, 1}};
     for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
-        int M = sizes[s][0], K = sizes[s][1], N = sizes[s][2];
-        double g1 = gflops(f, M, N, K, 1), g2 = gflops(f, M, N, K, 2);
+        int M = sizes[s][0], K = sizes[s][1], N = sizes[s][2], ta = sizes[s][3];
+        double g1 = gflops(f, ta, M, N, K, 1), g2 = gflops(f, ta, M, N, K, 2);
         char name[32];
-        snprintf(name, sizeof name, "%dx%dx%d", M, K, N);
+        snprintf(name, sizeof name, "%s%dx%dx%d", ta ? "T " : "", M, K, N);
         printf("%-22s %12.1f %7.0f%% %12.1f %7.0f%% %9.2fx\n", name, g1, 100 * g1 / peak, g2,
                100 * g2 / (2 * peak), g2 / g1);
     }
