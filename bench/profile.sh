@@ -6,7 +6,8 @@
 #   bash bench/profile.sh [BUILD_DIR] CONFIG [--set ...]
 #   e.g. bash bench/profile.sh build bench/configs/char_lstm.yaml
 #
-# Needs perf (linux-perf) and ../shared/data/tinyshakespeare.txt.
+# Needs perf (linux-perf) and ../shared/data/tinyshakespeare.txt. Shares are of the
+# summed entries (perf's rounded per-symbol figures add up to a little over 100%).
 set -u
 cd "$(dirname "$0")/.."
 build=build
@@ -30,5 +31,5 @@ perf report -i "$tmp/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/n
         else if (dso ~ /kernel/) g = "kernel (page faults, interrupts)"
         else if (sym ~ /matmul/) g = "matrix products (oneDNN)"
         else g = "other"
-        t[g] += p }
-        END { for (g in t) printf "%6.1f%%  %s\n", t[g], g }' | sort -rn
+        t[g] += p; all += p }
+        END { for (g in t) printf "%6.1f%%  %s\n", 100 * t[g] / all, g }' | sort -rn
