@@ -259,7 +259,7 @@ static void check_op(tg_op_id op)
 /* Fresh buffers where one tensor is several inputs of a node, or a node has more
  * inputs than the fresh bits: (a) y = r + (v @ W + r), bias and residual one tensor,
  * so d(sum y)/dr = 2; (b) a concat of 70 step tensors (a 70-step recurrence's outputs),
- * each gradient 1 (under UBSan, also no shift past 63). */
+ * each gradient 1 (under UBSan, also no shift past 63); (c) packed attention. */
 static void shared_inputs(void)
 {
     tg_error err = {0};
@@ -283,6 +283,24 @@ static void shared_inputs(void)
     tg_tensor_zero_grad(P);
     CHECK(l && tg_tape_backward(t, l) == TG_OK);
     for (int i = 0; i < 3; i++) CHECK_NEAR(tg_tensor_grad_get(P, i), N, 1e-12);
+    /* (c) packed attention on one [B,T,3C] tensor passed as q, k and v: its fresh
+     * gradient is written block by block, each element once (no NaN left), and equals
+     * the sum of the three gradients of separate copies */
+    tg_tensor *X = tg_tensor_new(TG_F64, 3, (int[]){2, 3, 12}, 1, &err);
+    for (int i = 0; i < 72; i++) tg_tensor_set(X, i, 0.05 * ((i * 7) % 13) - 0.3);
+    double gx[2][72];
+    for (int shared = 0; shared < 2; shared++) {
+        tg_tape_reset(t);
+        tg_tensor_zero_grad(X);
+        tg_tensor *q = tg_scale(t, X, 1), *k = shared ? q : tg_scale(t, X, 1), *v = shared ? q : tg_scale(t, X, 1);
+        tg_attrs aa = {.i = {2, 1, 1}};
+        tg_tensor *y = tg_op_apply(t, TG_OP_ATTENTION, 3, (tg_tensor *[]){q, k, v}, &aa);
+        l = tg_sum(t, tg_mul(t, y, y), TG_AXIS_ALL);
+        CHECK(l && tg_tape_backward(t, l) == TG_OK);
+        for (int i = 0; i < 72; i++) gx[shared][i] = tg_tensor_grad_get(X, i);
+    }
+    for (int i = 0; i < 72; i++) CHECK_NEAR(gx[1][i], gx[0][i], 1e-12);
+    tg_tensor_free(X);
     tg_tensor_free(P), tg_tensor_free(W), tg_tensor_free(V);
     tg_tape_free(t);
 }
