@@ -198,13 +198,9 @@ void TG_K(attention_backward)(tg_node *n)
     int64_t L = (int64_t)g.B * g.NH, TS = (int64_t)g.T * g.S;
     real *scratch = (real *)P + L * TS + 1;
     int nt = (int)P[L * TS], fresh = (int)(n->fresh & 7);
-    /* packed: q, k and v are the three column blocks of one tensor, and the pairs
-     * write every element of its gradient exactly once (dq, dk, dv of each (b, h) in
-     * their own columns): a fresh buffer is written outright, with no zeroing */
-    int packed = n->a.i[2] && n->in[1] == n->in[0] && n->in[2] == n->in[0];
-    if (packed) fresh = TG_FRESH(n, 0) ? 7 : 0;
-    /* q, k, v one tensor otherwise (self-attention on x itself): one gradient, added to */
-    else if (n->a.i[2] || n->in[1] == n->in[0] || n->in[2] == n->in[0] || n->in[2] == n->in[1]) {
+    /* q, k, v one tensor (self-attention on x itself, or packed): one gradient, added
+     * to; and a packed input's other column blocks are not this op's to write */
+    if (n->a.i[2] || n->in[1] == n->in[0] || n->in[2] == n->in[0] || n->in[2] == n->in[1]) {
         for (int i = 0; i < 3; i++)
             if (TG_FRESH(n, i)) memset(n->in[i]->grad, 0, sizeof(real) * (size_t)n->in[i]->numel);
         fresh = 0;
