@@ -202,9 +202,9 @@ tg_status tg_tape_backward(tg_tape *t, tg_tensor *loss)
         return tg_error_set(&t->err, TG_ERR_SHAPE, "backward: the loss must be a scalar, not %s",
                             tg_shape_str(loss, s, sizeof s));
     }
+    t->n_handed = 0;
     if (!loss->requires_grad) return TG_OK; /* depends on nothing that needs a gradient */
     if (add_one(t, loss)) return t->err.code;
-    t->n_handed = 0;
     for (tg_wgrad *wg = t->wgrads; wg; wg = wg->next) { /* the stacked rows' buffers */
         size_t es = tg_dtype_size(wg->w->dtype);
         if (!(wg->G = tg_arena_alloc(&t->arena, (size_t)(wg->rows * wg->n) * es, 64)) ||

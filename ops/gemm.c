@@ -66,9 +66,10 @@ enum { ALIAS_LD = 1024, TILE = 32 };
 
 static int aliased(int ta, int tb, int M, int N, int K, int lda, int ldb)
 {
-    int ldb_t = tb ? ldb : N; /* the new call's A: op(B)^T, transposed unless tb */
+    /* the new call's left operand is op(B)^T: B itself transposed unless tb, which
+     * must not alias in turn */
     return ta && lda % ALIAS_LD == 0 && M >= ALIAS_LD / 2 && (double)M * N * K >= (double)(1 << 24) &&
-           (tb || ldb_t % ALIAS_LD != 0);
+           (tb || ldb % ALIAS_LD != 0);
 }
 
 static int transposed_route(int tb, int M, int N, int K, float alpha, const float *A, int lda,

@@ -108,7 +108,9 @@ tg_tensor *tg_reshape(tg_tape *t, tg_tensor *x, int ndim, const int *shape);
 tg_tensor *tg_permute(tg_tape *t, tg_tensor *x, const int *perm);
 /* Swaps two axes (a permute). */
 tg_tensor *tg_transpose(tg_tape *t, tg_tensor *x, int axis0, int axis1);
-/* x[..., start:start+len, ...] along `axis`. */
+/* x[..., start:start+len, ...] along `axis`. When the slice is one contiguous run of x
+ * (rows of a matrix, a leading-axis range), it shares x's data, like reshape: x must
+ * not be changed or freed until the step is done. */
 tg_tensor *tg_slice(tg_tape *t, tg_tensor *x, int axis, int start, int len);
 /* Splits x into n equal parts along axis (n slices): writes n outputs to out. Returns
  * the tape's status. */

@@ -96,6 +96,10 @@ TG_VINLINE float tg_vtanhf(float a)
     q = q * z + 4.89352518554385e-03f;
     float y = x * p / q;
     y = fabsf(a) < 0.0004f ? a : y;
+    /* +-1 at and past the clamp; and within [-1, 1] also where, without FMA (Eigen
+     * clamps at 7.905 there), the fit rounds past it */
+    y = y < 1.0f ? y : 1.0f;
+    y = y > -1.0f ? y : -1.0f;
     y = a >= c ? 1.0f : y;
     y = a <= -c ? -1.0f : y;
     return a != a ? a : y;
@@ -117,7 +121,8 @@ TG_VINLINE float tg_vphif(float x)
     float c45 = -0.18628806f + 0.27886807f * t, c67 = -1.13520398f + 1.48851587f * t;
     float c89 = -0.82215223f + 0.17087277f * t;
     float q = (c01 + c23 * t2) + (c45 + c67 * t2) * t4 + c89 * t8;
-    float half_erfc = 0.5f * t * tg_vexpf_neg(q - z * z); /* q - z^2 < 0; NaN x: t is NaN */
+    /* q - z^2 is at most 3e-8 (z = 0), where the x <= 0 exp is still exact; NaN x: t is NaN */
+    float half_erfc = 0.5f * t * tg_vexpf_neg(q - z * z);
     return x < 0 ? half_erfc : 1.0f - half_erfc;
 }
 

@@ -103,5 +103,9 @@ int main(void)
     compare(TG_F64, (cfg){2, 4, 4, 4, 2, 1, 4, 0}, 1e-12);  /* whole rows masked */
     compare(TG_F32, (cfg){16, 64, 64, 128, 4, 1, 0, 0}, 1e-5); /* the benchmark's */
     compare(TG_F32, (cfg){8, 64, 64, 128, 4, 1, 9, 0}, 1e-5);
+    /* T = 37: the softmax's last group of rows is partial (37 = 2 x 16 + 5), and causal
+     * rows past 16 and 32 columns end inside a vector */
+    compare(TG_F32, (cfg){3, 37, 37, 16, 2, 1, 0, 0}, 1e-5);
+    compare(TG_F64, (cfg){2, 37, 37, 8, 2, 1, 5, 0}, 1e-12);
     return tg_test_end();
 }

@@ -1,8 +1,9 @@
 /* test_fusion.c: the equation compiler's rewrites change nothing but speed. For the
  * shipped LSTM, GRU and Transformer models (float64, small sizes), the loss and every
  * parameter's gradient are the same (to 1e-12) with the fused ops and the hoisted
- * input products as without them; and the rewrites did happen: the fused run records
- * fused nodes and fewer nodes in all. */
+ * input products as without them, also with the trainer's recycled, handed-on and
+ * deferred gradients at batch shapes 3 x 5, 1 x 5 and 3 x 1; and the rewrites did
+ * happen: the fused run records fused nodes and fewer nodes in all. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,12 +11,15 @@
 #include "ops/ops.h"
 #include "test.h"
 
-enum { B = 3, T = 5 };
+enum { B0 = 3, T0 = 5 };
+static int B = B0, T = T0; /* the batch the runs use (recycled() varies it) */
 
 static int64_t n_residual; /* the last run's products that added a residual (x + (a @ W.T + b)) */
 static int64_t n_deferred; /* the last run's products whose weight gradient was deferred */
 static int64_t n_bt;       /* the last run's products that multiplied by a stored W.T */
 static int defer_on;       /* the runs defer small products' weight gradients (tape.defer_wgrad) */
+static int recycle_on;     /* the runs recycle and hand on gradient buffers (tape.recycle_grads) */
+static int64_t n_handed;   /* the last run's gradient buffers handed on (tg_node.pass) */
 
 /* Loss and gradients of model `cfg` (its parameters' gradients summed into g, nparams
  * of them) with fusion (fuse) and hoisting (hoist) on or off; the node counts. */
@@ -31,11 +35,12 @@ static double run(const char *cfg, const char *const *sets, int n_sets, int fuse
     }
     m.no_fuse = !fuse;
     for (int i = 0; !hoist && i < m.n_layers; i++) m.layers[i].prog.planned = 1; /* no plan: no hoisting */
-    int32_t tok[B * T], tgt[B * T];
+    int32_t tok[B0 * T0], tgt[B0 * T0];
     for (int i = 0; i < B * T; i++) tok[i] = (i * 7 + 3) % m.vocab, tgt[i] = (i * 5 + 1) % m.vocab;
     tg_batch b = {B, T, tok, NULL, tgt, NULL, NULL};
     tg_tape *tape = tg_tape_new(TG_F64, &err);
     tape->defer_wgrad = defer_on;
+    tape->recycle_grads = recycle_on;
     tg_model_run r = {0};
     tg_tensor *l = tg_model_loss(&m, tape, &b, &r, &err);
     double v = NAN;
@@ -45,6 +50,7 @@ static double run(const char *cfg, const char *const *sets, int n_sets, int fuse
         for (int i = 0; i < m.n_params; i++)
             for (int64_t j = 0; j < m.params[i].t->numel; j++) g[k++] = ((double *)m.params[i].t->grad)[j];
         *nodes = tape->n_nodes;
+        n_handed = tape->n_handed;
         *fused = 0;
         n_residual = n_deferred = n_bt = 0;
         for (const tg_node *n = tape->last; n; n = n->prev) {
@@ -117,6 +123,27 @@ static void deferred(const char *cfg, const char *const *sets, int n_sets)
     CHECK_NEAR(worst, 0, 1e-12);
 }
 
+/* As the trainer runs it (gradient buffers recycled and handed on, weight gradients
+ * deferred, fused and hoisted) against plain, at batch B x T: B or T of 1 takes the
+ * hoisting's reshape path (no transpose) */
+static void recycled(const char *cfg, const char *const *sets, int n_sets, int b, int t)
+{
+    static double g0[1 << 20], g1[1 << 20];
+    int64_t n0, f0, n1, f1;
+    B = b, T = t;
+    double l0 = run(cfg, sets, n_sets, 0, 0, g0, &n0, &f0);
+    recycle_on = defer_on = 1;
+    double l1 = run(cfg, sets, n_sets, 1, 1, g1, &n1, &f1);
+    recycle_on = defer_on = 0;
+    B = B0, T = T0;
+    double worst = max_diff(g1, g0);
+    printf("%s, batch %d x %d, recycled: %lld buffers handed on; loss %.15g against %.15g, gradients differ by %.3g\n",
+           cfg, b, t, (long long)n_handed, l1, l0, worst);
+    CHECK(n_handed > 0);
+    CHECK_NEAR(l1, l0, 1e-12);
+    CHECK_NEAR(worst, 0, 1e-12);
+}
+
 int main(void)
 {
     const char *lstm[] = {"model.input.dim=6", "model.layers.0.hidden=7", "model.input.vocab=11"};
@@ -146,5 +173,14 @@ int main(void)
     deferred("../configs/lstm.yaml", lstm, 3);
     deferred("../configs/gru.yaml", gru, 3);
     deferred("../configs/lstm.yaml", user, 4);
+    /* the trainer's settings: hand-over, in-place gradients, views of the time-major
+     * hoisted product */
+    const int shapes[][2] = {{B0, T0}, {1, T0}, {B0, 1}};
+    for (int k = 0; k < 3; k++) {
+        recycled("../configs/lstm.yaml", lstm, 3, shapes[k][0], shapes[k][1]);
+        recycled("../configs/gru.yaml", gru, 3, shapes[k][0], shapes[k][1]);
+        recycled("../configs/lstm.yaml", user, 4, shapes[k][0], shapes[k][1]);
+        recycled("../configs/transformer.yaml", tr, 3, shapes[k][0], shapes[k][1]);
+    }
     return tg_test_end();
 }

@@ -52,8 +52,36 @@ static void check_size(int M, int N, int K, int pad)
         }
 }
 
+/* The oneDNN path's transposed route (ops/gemm.c: A^T with a leading dimension of
+ * 1024) with beta 0 over a NaN-filled C whose leading dimension exceeds N, both tb */
+static void check_transposed_route(void)
+{
+    enum { M = 1024, K = 64, N = 256, LDC = N + 5 };
+    tg_rng r = {77};
+    for (int tb = 0; tb < 2; tb++) {
+        int ldb = tb ? K : N;
+        float *A = malloc(sizeof *A * K * M), *B = malloc(sizeof *B * K * N), *C = malloc(sizeof *C * M * LDC);
+        for (int i = 0; i < K * M; i++) A[i] = (float)(tg_rng_uniform(&r) * 2 - 1);
+        for (int i = 0; i < K * N; i++) B[i] = (float)(tg_rng_uniform(&r) * 2 - 1);
+        for (int i = 0; i < M * LDC; i++) C[i] = NAN;
+        tg_gemm_f32(1, tb, M, N, K, 1.5f, A, M, B, ldb, 0, C, LDC);
+        double md = 0, mref = 1e-6;
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                double ref = 1.5 * ref_at(1, tb, K, A, M, B, ldb, i, j);
+                md = fmax(md, isnan(C[i * LDC + j]) ? INFINITY : fabs(C[i * LDC + j] - ref));
+                mref = fmax(mref, fabs(ref));
+            }
+        for (int i = 0; i < M; i++) /* the padding past N is not written */
+            for (int j = N; j < LDC; j++) CHECK(isnan(C[i * LDC + j]));
+        CHECK(md / mref <= 1e-4);
+        free(A), free(B), free(C);
+    }
+}
+
 int main(void)
 {
+    check_transposed_route();
     printf("backend: %s\n", tg_gemm_backend());
     /* {1024, 256, 64}: with ta, A's leading dimension is 1024 (4 KB), and oneDNN's
      * product runs transposed (ops/gemm.c) */
