@@ -85,6 +85,24 @@ static void backward_params_cols(const real *X, const real *G, const real *mean,
     }
 }
 
+/* One pass on one thread: each row's sums, dgamma and dbeta, then its dx (in place
+ * over g when handed g's buffer: the row's g is read before its dx is written) */
+static void backward_one_pass(const real *X, const real *gamma, const real *G, const real *mean,
+                              const real *rstd, real *dX, real *dgamma, real *dbeta, ln_dims d,
+                              int fresh)
+{
+    int C = d.C;
+    for (int64_t r = 0; r < d.R; r++) {
+        const real *x = X + r * C, *g = G + r * C;
+        real m = mean[r], s = rstd[r];
+        if (dgamma)
+            _Pragma("omp simd") for (int c = 0; c < C; c++) dgamma[c] += g[c] * (x[c] - m) * s;
+        if (dbeta)
+            _Pragma("omp simd") for (int c = 0; c < C; c++) dbeta[c] += g[c];
+        if (dX) backward_dx_row(x, gamma, g, m, s, dX + r * C, C, fresh);
+    }
+}
+
 static real *grad_of(tg_tensor *x) { return x->requires_grad ? x->grad : NULL; }
 
 void TG_K(layernorm_backward)(tg_node *n)
@@ -97,7 +115,11 @@ void TG_K(layernorm_backward)(tg_node *n)
     int par = d.R * C > TG_PAR_MIN;
     if (TG_FRESH(n, 1)) memset(dgamma, 0, sizeof(real) * (size_t)C);
     if (TG_FRESH(n, 2)) memset(dbeta, 0, sizeof(real) * (size_t)C);
-    /* dgamma, dbeta first: dx may be written over g (tg_node.pass). They sum over rows:
+    if (!par || omp_in_parallel() || omp_get_max_threads() == 1) { /* (a shard's thread) */
+        backward_one_pass(X, gamma, G, mean, rstd, dX, dgamma, dbeta, d, TG_FRESH(n, 0));
+        return;
+    }
+    /* across threads, two passes: dgamma, dbeta first: dx may be written over g (tg_node.pass). They sum over rows:
      * split by columns so no two threads write one */
     int n_blocks = (C + COL_BLOCK - 1) / COL_BLOCK;
     if ((dgamma || dbeta) && par && n_blocks > 1) {

@@ -9,6 +9,7 @@
  * that declares `assigns` must write outright: the same to 1e-12. Usage:
  * test_ops_grad [op-name]. */
 #include <stdio.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -259,7 +260,8 @@ static void check_op(tg_op_id op)
 /* Fresh buffers where one tensor is several inputs of a node, or a node has more
  * inputs than the fresh bits: (a) y = r + (v @ W + r), bias and residual one tensor,
  * so d(sum y)/dr = 2; (b) a concat of 70 step tensors (a 70-step recurrence's outputs),
- * each gradient 1 (under UBSan, also no shift past 63); (c) packed attention. */
+ * each gradient 1 (under UBSan, also no shift past 63); (c) packed attention; (d)
+ * layer norm's one-pass and two-pass backward. */
 static void shared_inputs(void)
 {
     tg_error err = {0};
@@ -301,6 +303,35 @@ static void shared_inputs(void)
     }
     for (int i = 0; i < 72; i++) CHECK_NEAR(gx[1][i], gx[0][i], 1e-12);
     tg_tensor_free(X);
+    /* (d) layer norm's backward in one pass (one thread) and in two across threads (a
+     * tensor over TG_PAR_MIN), both writing dx in place over a handed-on g */
+    double *lg[2] = {malloc(sizeof(double) * 128 * 520), malloc(sizeof(double) * 128 * 520)};
+    tg_tensor *LX = tg_tensor_new(TG_F64, 2, (int[]){128, 512}, 1, &err);
+    tg_tensor *LG = tg_tensor_new(TG_F64, 1, (int[]){512}, 1, &err), *LB = tg_tensor_new(TG_F64, 1, (int[]){512}, 1, &err);
+    for (int i = 0; i < 128 * 512; i++) tg_tensor_set(LX, i, 0.01 * ((i * 37) % 101) - 0.5);
+    for (int i = 0; i < 512; i++) tg_tensor_set(LG, i, 1 + 0.001 * i), tg_tensor_set(LB, i, 0.002 * i);
+    int threads = omp_get_max_threads();
+    for (int k = 0; k < 2; k++) {
+        omp_set_num_threads(k ? 2 : 1);
+        tg_tape_reset(t);
+        t->recycle_grads = 1;
+        tg_tensor_zero_grad(LX), tg_tensor_zero_grad(LG), tg_tensor_zero_grad(LB);
+        tg_tensor *y = tg_layernorm(t, tg_scale(t, LX, 1), LG, LB, 1e-5);
+        tg_tensor *w = tg_tape_tensor(t, TG_F64, 2, (int[]){128, 512});
+        for (int i = 0; i < 128 * 512; i++) tg_tensor_set(w, i, 0.001 * ((i * 13) % 97) - 0.05);
+        l = tg_sum(t, tg_mul(t, y, w), TG_AXIS_ALL);
+        CHECK(l && tg_tape_backward(t, l) == TG_OK);
+        for (int i = 0; i < 128 * 512; i++) lg[k][i] = tg_tensor_grad_get(LX, i);
+        for (int i = 0; i < 512; i++) lg[k][128 * 512 + i] = tg_tensor_grad_get(LG, i), lg[k][128 * 513 + i] = tg_tensor_grad_get(LB, i);
+    }
+    omp_set_num_threads(threads);
+    t->recycle_grads = 0;
+    double ld = 0;
+    for (int i = 0; i < 128 * 514; i++) ld = fmax(ld, fabs(lg[1][i] - lg[0][i]));
+    CHECK_NEAR(ld, 0, 1e-12);
+    CHECK(lg[0][0] != 0);
+    free(lg[0]), free(lg[1]);
+    tg_tensor_free(LX), tg_tensor_free(LG), tg_tensor_free(LB);
     tg_tensor_free(P), tg_tensor_free(W), tg_tensor_free(V);
     tg_tape_free(t);
 }
