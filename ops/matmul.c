@@ -99,15 +99,27 @@ void TG_K(matmul_forward)(tg_node *n)
     real *Y = n->out->data;
     int64_t sa = (int64_t)d.M * d.K, sb = (int64_t)d.K * d.N, sy = (int64_t)d.M * d.N;
     if (d.L == 1) {
-        const tg_tensor *bt = n->a.ptr;
-        if (bt && d.tb && !d.ta) TG_K(tg_gemm)(0, 0, d.M, d.N, d.K, d.alpha, A, d.K, bt->data, d.N, 0, Y, d.N);
-        else TG_K(tg_gemm)(d.ta, d.tb, d.M, d.N, d.K, d.alpha, A, d.lda, B, d.ldb, 0, Y, d.N);
-        const tg_tensor *bias, *res;
+        const tg_tensor *bt = n->a.ptr, *bias, *res;
         extras(n, &bias, &res);
-        if (bias || res) { /* + bias (N) on each row, + the residual */
-            const real *b = bias ? bias->data : NULL, *R = res ? res->data : NULL;
-            int N = d.N;
-            TG_RANGES(lo, hi, d.M, epilogue_rows(Y, b, R, N, lo, hi));
+        const real *b = bias ? bias->data : NULL, *R = res ? res->data : NULL;
+        /* With a bias or residual, on one thread, the rows go in chunks of about 192 KB of
+         * output, each product followed by its epilogue while the chunk is in L2: 1024 x
+         * 128 x 384 plus bias on cold buffers, 140 GFLOP/s whole, 160 in 128-row chunks */
+        int rows = d.M;
+        if ((b || R) && d.M >= 256 && (omp_in_parallel() || omp_get_max_threads() == 1)) {
+            rows = (48 * 1024 / d.N) / 16 * 16;
+            rows = rows < 64 ? 64 : rows > d.M ? d.M : rows;
+        }
+        for (int m0 = 0; m0 < d.M; m0 += rows) {
+            int m = d.M - m0 < rows ? d.M - m0 : rows, N = d.N;
+            const real *a = A + (d.ta ? m0 : (int64_t)m0 * d.lda);
+            real *y = Y + (int64_t)m0 * N;
+            if (bt && d.tb && !d.ta) TG_K(tg_gemm)(0, 0, m, N, d.K, d.alpha, a, d.lda, bt->data, N, 0, y, N);
+            else TG_K(tg_gemm)(d.ta, d.tb, m, N, d.K, d.alpha, a, d.lda, B, d.ldb, 0, y, N);
+            if (b || R) { /* + bias (N) on each row, + the residual */
+                const real *r = R ? R + (int64_t)m0 * N : NULL;
+                TG_RANGES(lo, hi, m, epilogue_rows(y, b, r, N, lo, hi));
+            }
         }
         return;
     }
