@@ -261,7 +261,7 @@ static void check_op(tg_op_id op)
  * inputs than the fresh bits: (a) y = r + (v @ W + r), bias and residual one tensor,
  * so d(sum y)/dr = 2; (b) a concat of 70 step tensors (a 70-step recurrence's outputs),
  * each gradient 1 (under UBSan, also no shift past 63); (c) packed attention; (d)
- * layer norm's one-pass and two-pass backward. */
+ * layer norm's one-pass and two-pass backward; (e) a product's row chunks. */
 static void shared_inputs(void)
 {
     tg_error err = {0};
@@ -332,6 +332,40 @@ static void shared_inputs(void)
     CHECK(lg[0][0] != 0);
     free(lg[0]), free(lg[1]);
     tg_tensor_free(LX), tg_tensor_free(LG), tg_tensor_free(LB);
+    /* (e) a product with bias and residual in row chunks (one thread: 80-row chunks of
+     * 300, the last partial) against whole (two threads), ta 0 and 1 */
+    for (int ta = 0; ta < 2; ta++) {
+        tg_tensor *MA = tg_tensor_new(TG_F64, 2, ta ? (int[]){6, 300} : (int[]){300, 6}, 0, &err);
+        tg_tensor *MW = tg_tensor_new(TG_F64, 2, (int[]){600, 6}, 0, &err);
+        tg_tensor *MB = tg_tensor_new(TG_F64, 1, (int[]){600}, 0, &err);
+        tg_tensor *MR = tg_tensor_new(TG_F64, 2, (int[]){300, 600}, 0, &err);
+        for (int i = 0; i < 1800; i++) tg_tensor_set(MA, i, 0.01 * ((i * 7) % 31) - 0.15);
+        for (int i = 0; i < 3600; i++) tg_tensor_set(MW, i, 0.02 * ((i * 5) % 17) - 0.16);
+        for (int i = 0; i < 600; i++) tg_tensor_set(MB, i, 0.001 * i);
+        for (int i = 0; i < 180000; i++) tg_tensor_set(MR, i, 0.0001 * (i % 1009));
+        double worst = 0, *y0 = malloc(sizeof(double) * 180000);
+        for (int k = 0; k < 2; k++) {
+            omp_set_num_threads(k ? 2 : 1);
+            tg_tape_reset(t);
+            tg_attrs am = {.i = {ta, 1, 1}};
+            tg_tensor *y = tg_op_apply(t, TG_OP_MATMUL, 4, (tg_tensor *[]){MA, MW, MB, MR}, &am);
+            CHECK(y != NULL);
+            for (int i = 0; y && i < 180000; i++) {
+                if (!k) y0[i] = tg_tensor_get(y, i);
+                else worst = fmax(worst, fabs(tg_tensor_get(y, i) - y0[i]));
+            }
+            if (y && !k) { /* and row 299 (the partial chunk's last) by hand */
+                double ref = tg_tensor_get(MR, 299 * 600 + 599) + tg_tensor_get(MB, 599);
+                for (int c = 0; c < 6; c++)
+                    ref += tg_tensor_get(MA, ta ? c * 300 + 299 : 299 * 6 + c) * tg_tensor_get(MW, 599 * 6 + c);
+                CHECK_NEAR(y0[299 * 600 + 599], ref, 1e-12);
+            }
+        }
+        omp_set_num_threads(threads);
+        CHECK_NEAR(worst, 0, 1e-12);
+        free(y0);
+        tg_tensor_free(MA), tg_tensor_free(MW), tg_tensor_free(MB), tg_tensor_free(MR);
+    }
     tg_tensor_free(P), tg_tensor_free(W), tg_tensor_free(V);
     tg_tape_free(t);
 }
