@@ -69,20 +69,21 @@ static void backward_dx_row(const real *x, const real *gamma, const real *g, rea
 #undef DX_LOOP
 }
 
-/* dgamma[c] += sum_r dy[r,c] * xhat[r,c], dbeta[c] += sum_r dy[r,c], for c in [c0, c1) */
+/* dgamma[c] += dy[c] * xhat[c], dbeta[c] += dy[c] of one row, for c in [c0, c1) */
+static void params_row(const real *x, const real *g, real m, real s, real *dgamma, real *dbeta,
+                       int c0, int c1)
+{
+    if (dgamma) _Pragma("omp simd") for (int c = c0; c < c1; c++) dgamma[c] += g[c] * (x[c] - m) * s;
+    if (dbeta) _Pragma("omp simd") for (int c = c0; c < c1; c++) dbeta[c] += g[c];
+}
+
+/* the same summed over all rows, for c in [c0, c1) */
 static void backward_params_cols(const real *X, const real *G, const real *mean,
                                  const real *rstd, real *dgamma, real *dbeta, ln_dims d, int c0,
                                  int c1)
 {
-    int C = d.C;
-    for (int64_t r = 0; r < d.R; r++) {
-        const real *x = X + r * C, *g = G + r * C;
-        real m = mean[r], s = rstd[r];
-        if (dgamma)
-            _Pragma("omp simd") for (int c = c0; c < c1; c++) dgamma[c] += g[c] * (x[c] - m) * s;
-        if (dbeta)
-            _Pragma("omp simd") for (int c = c0; c < c1; c++) dbeta[c] += g[c];
-    }
+    for (int64_t r = 0; r < d.R; r++)
+        params_row(X + r * d.C, G + r * d.C, mean[r], rstd[r], dgamma, dbeta, c0, c1);
 }
 
 /* One pass on one thread: each row's sums, dgamma and dbeta, then its dx (in place
@@ -94,12 +95,8 @@ static void backward_one_pass(const real *X, const real *gamma, const real *G, c
     int C = d.C;
     for (int64_t r = 0; r < d.R; r++) {
         const real *x = X + r * C, *g = G + r * C;
-        real m = mean[r], s = rstd[r];
-        if (dgamma)
-            _Pragma("omp simd") for (int c = 0; c < C; c++) dgamma[c] += g[c] * (x[c] - m) * s;
-        if (dbeta)
-            _Pragma("omp simd") for (int c = 0; c < C; c++) dbeta[c] += g[c];
-        if (dX) backward_dx_row(x, gamma, g, m, s, dX + r * C, C, fresh);
+        params_row(x, g, mean[r], rstd[r], dgamma, dbeta, 0, C);
+        if (dX) backward_dx_row(x, gamma, g, mean[r], rstd[r], dX + r * C, C, fresh);
     }
 }
 

@@ -19,14 +19,14 @@
 
 #define TG_VINLINE static inline __attribute__((always_inline))
 
-/* e^x. x = n ln2 + r; 2^n is added to p(r)'s exponent field. lo keeps n >= -126 with
- * r >= 0, so the result stays normal; hi keeps n <= 128 with r < 0 (p < 1), so the
- * exponent field stays below 255. */
-TG_VINLINE float tg_vexpf(float x)
+/* e^xc for xc in [TG_EXP_LO, TG_EXP_HI] (no NaN). xc = n ln2 + r; 2^n is added to
+ * p(r)'s exponent field. TG_EXP_LO keeps n >= -126 with r >= 0, so the result stays
+ * normal; TG_EXP_HI keeps n <= 128 with r < 0 (p < 1), so the exponent field stays
+ * below 255. */
+#define TG_EXP_HI 88.3762626647949f
+#define TG_EXP_LO -87.33f
+TG_VINLINE float tg_vexpf_core(float xc)
 {
-    const float hi = 88.3762626647949f, lo = -87.33f;
-    float xc = x < hi ? x : hi; /* NaN: computed as hi (no NaN-to-int conversion), returned as is */
-    xc = xc > lo ? xc : lo;
     /* n = round(x / ln2) by the 1.5 * 2^23 trick (no rint call); r = x - n ln2 in two parts */
     float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = xc - n * 0.693359375f;
@@ -43,8 +43,17 @@ TG_VINLINE float tg_vexpf(float x)
     b += (uint32_t)(int32_t)n << 23;
     float y;
     memcpy(&y, &b, 4);
-    y = x > hi ? INFINITY : y;
-    y = x < lo ? 0.0f : y;
+    return y;
+}
+
+/* e^x */
+TG_VINLINE float tg_vexpf(float x)
+{
+    float xc = x < TG_EXP_HI ? x : TG_EXP_HI; /* NaN: computed as hi (no NaN-to-int conversion), returned as is */
+    xc = xc > TG_EXP_LO ? xc : TG_EXP_LO;
+    float y = tg_vexpf_core(xc);
+    y = x > TG_EXP_HI ? INFINITY : y;
+    y = x < TG_EXP_LO ? 0.0f : y;
     return x != x ? x : y;
 }
 
@@ -53,24 +62,8 @@ TG_VINLINE float tg_vexpf(float x)
  * work in Phi */
 TG_VINLINE float tg_vexpf_neg(float x)
 {
-    const float lo = -87.33f;
-    float xc = x > lo ? x : lo;
-    float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = xc - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    uint32_t b;
-    memcpy(&b, &p, 4);
-    b += (uint32_t)(int32_t)n << 23;
-    float y;
-    memcpy(&y, &b, 4);
-    return x > lo ? y : 0.0f;
+    float y = tg_vexpf_core(x > TG_EXP_LO ? x : TG_EXP_LO);
+    return x > TG_EXP_LO ? y : 0.0f;
 }
 
 /* tanh x: Eigen's rational minimax fit (generic_fast_tanh_float), x P(x^2) / Q(x^2)
