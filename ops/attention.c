@@ -8,8 +8,10 @@
  *
  * without its copies: the heads are read and written in place as column blocks of q,
  * k, v and y (leading dimension C), and the mask, the softmax and the two products of
- * one (batch entry, head) run while its T x S scores are in cache. Same values as the
- * long-hand form (tests/test_attention.c); it saves only P.
+ * one (batch entry, head) run while its T x S scores are in cache. A head of 1 to 4
+ * 64-byte vectors (d = 16, 32, 48, 64 floats) takes ops/headmm.h's register-blocked
+ * kernels, which skip the causally masked half; other widths the library's gemm. Same
+ * values as the long-hand form (tests/test_attention.c); it saves only P.
  *
  * Dimension letters: B batch, T query positions, S key positions, C width, NH heads,
  * d = C / NH, L = B * NH (batch entry, head) pairs.
@@ -22,13 +24,14 @@
  *   backward, per pair, with dP = dy vh^T:
  *     dvh += P^T dy,   dS = P * (dP - sum_s dP P), 0 where masked,
  *     dqh += scale dS kh,   dkh += scale dS^T qh
- *   saved: P [L,T,S]; then the thread count at record time and one T x S scratch per
- *   thread for dS.
+ *   saved: P [L,T,S]; then the thread count at record time and, per thread, a T x S
+ *   scratch for dS and room for one head transposed (d x S rounded up to 16).
  */
 #include <string.h>
 
 #include "ops/gemm.h"
 #include "ops/op.h"
+#include "ops/headmm.h"
 #include "ops/rowsum.h"
 #include "ops/vmath.h"
 
@@ -37,6 +40,8 @@
 typedef struct geo {
     int B, T, S, C, NH, d, causal;
     int ld, kc, vc; /* row stride of q, k, v; column of k's and v's block (packed) */
+    int hd;         /* d in vectors for ops/headmm.h's kernels; 0: the library's gemm */
+    int sp;         /* S rounded up to 16: a transposed head's row length */
     real scale;
     const real *M;  /* the mask or NULL */
     int64_t ms[4];  /* its strides over (b, h, t, s); 0 where it broadcasts */
@@ -56,6 +61,8 @@ static void get_geo(const tg_node *n, geo *g)
     g->NH = n->a.i[0];
     g->d = g->C / g->NH;
     g->causal = n->a.i[1];
+    g->hd = g->d % HV == 0 && g->d / HV <= HMM_MAX_HD ? g->d / HV : 0;
+    g->sp = (g->S + 15) / 16 * 16;
     g->scale = n->a.f != 0 ? (real)n->a.f : 1 / sqrt((real)g->d);
     g->M = NULL;
     memset(g->ms, 0, sizeof g->ms);
@@ -130,22 +137,41 @@ static void mask_softmax(const geo *g, int b, int h, real *P)
     }
 }
 
-/* pair l = (b, h): P_l = softmax(mask(scale q_bh k_bh^T)), y_bh = P_l v_bh */
+/* causal_cols for hmm_outer: the columns a row block ending at row t needs */
+static int block_cols(const void *g, int t) { return causal_cols((const geo *)g, t); }
+
+/* One thread's scratch, after P and the thread count: dS (T,S) for backward, then a
+ * head transposed (d rows of sp) for ops/headmm.h's kernels. */
+static int64_t scratch_per_thread(int64_t TS, int64_t d, int64_t sp) { return TS + d * sp; }
+
+/* pair l = (b, h): P_l = softmax(mask(scale q_bh k_bh^T)), y_bh = P_l v_bh; X: this
+ * thread's scratch */
 static void pair_forward(const geo *g, const real *Q, const real *K, const real *V, real *Y,
-                         real *P, int64_t l)
+                         real *P, real *X, int64_t l)
 {
     int b = (int)(l / g->NH), h = (int)(l % g->NH), T = g->T, S = g->S, C = g->C, d = g->d, ld = g->ld;
     int64_t yo = (int64_t)b * T * C + (int64_t)h * d; /* y's block; q's, k's, v's: */
     int64_t qo = (int64_t)b * T * ld + (int64_t)h * d, ko = (int64_t)b * S * ld + (int64_t)h * d;
     real *p = P + l * T * S;
-    TG_K(tg_gemm)(0, 1, T, S, d, g->scale, Q + qo, ld, K + ko + g->kc, ld, 0, p, S);
+    if (!g->hd) {
+        TG_K(tg_gemm)(0, 1, T, S, d, g->scale, Q + qo, ld, K + ko + g->kc, ld, 0, p, S);
+        mask_softmax(g, b, h, p);
+        TG_K(tg_gemm)(0, 0, T, d, S, 1, p, S, V + ko + g->vc, ld, 0, Y + yo, C);
+        return;
+    }
+    real *KT = X + (int64_t)T * S;
+    hmm_transpose(K + ko + g->kc, ld, S, d, KT, g->sp);
+    hmm_outer(T, d, Q + qo, ld, KT, g->sp, p, S, S, g->causal ? block_cols : NULL, g, g->scale);
     mask_softmax(g, b, h, p);
-    TG_K(tg_gemm)(0, 0, T, d, S, 1, p, S, V + ko + g->vc, ld, 0, Y + yo, C);
+    /* a causal row's P is 0 past its own column, unless a padding mask masked the row
+     * throughout (its softmax is then uniform over every column) */
+    hmm_rows(g->hd, T, S, g->causal && !g->M ? HMM_LOWER : HMM_ALL, p, S, 1, V + ko + g->vc, ld,
+             Y + yo, C, 1, 0);
 }
 
-/* pair l's gradients into dQ, dK, dV (each may be NULL), with dS (T,S) as scratch */
+/* pair l's gradients into dQ, dK, dV (each may be NULL); X: this thread's scratch */
 static void pair_backward(const geo *g, const real *Q, const real *K, const real *V,
-                          const real *P, const real *G, real *dQ, real *dK, real *dV, real *dS,
+                          const real *P, const real *G, real *dQ, real *dK, real *dV, real *X,
                           int fresh, int64_t l)
 {
     real bq = fresh & 1 ? 0 : 1, bk = fresh & 2 ? 0 : 1, bv = fresh & 4 ? 0 : 1; /* = or += */
@@ -154,9 +180,22 @@ static void pair_backward(const geo *g, const real *Q, const real *K, const real
     int64_t qo = (int64_t)b * T * ld + (int64_t)h * d, ko = (int64_t)b * S * ld + (int64_t)h * d;
     int64_t kc = g->kc, vc = g->vc;
     const real *p = P + l * T * S;
-    if (dV) TG_K(tg_gemm)(1, 0, S, d, T, 1, p, S, G + yo, C, bv, dV + ko + vc, ld);
+    real *dS = X, *VT = X + (int64_t)T * S;
+    /* without a padding mask a causal P is lower triangular: dV's row s takes t >= s */
+    int lower = g->causal ? HMM_LOWER : HMM_ALL, upper = g->causal ? HMM_UPPER : HMM_ALL;
+    if (dV) {
+        if (g->hd)
+            hmm_rows(g->hd, S, T, g->M ? HMM_ALL : upper, p, 1, S, G + yo, C, dV + ko + vc, ld, 1, bv != 0);
+        else
+            TG_K(tg_gemm)(1, 0, S, d, T, 1, p, S, G + yo, C, bv, dV + ko + vc, ld);
+    }
     if (!dQ && !dK) return;
-    TG_K(tg_gemm)(0, 1, T, S, d, 1, G + yo, C, V + ko + vc, ld, 0, dS, S); /* dP */
+    if (g->hd) { /* dP */
+        hmm_transpose(V + ko + vc, ld, S, d, VT, g->sp);
+        hmm_outer(T, d, G + yo, C, VT, g->sp, dS, S, S, g->causal ? block_cols : NULL, g, 1);
+    } else {
+        TG_K(tg_gemm)(0, 1, T, S, d, 1, G + yo, C, V + ko + vc, ld, 0, dS, S);
+    }
     for (int t = 0; t < T; t++) { /* a causal row's P is 0 past causal_cols: so is its dS */
         const real *pr = p + (int64_t)t * S;
         real *ds = dS + (int64_t)t * S;
@@ -171,6 +210,12 @@ static void pair_backward(const geo *g, const real *Q, const real *K, const real
                 if (mr[s * g->ms[3]] != 0) ds[s] = 0;
         if (g->causal) _Pragma("omp simd") for (int s = t + 1; s < S; s++) ds[s] = 0;
     }
+    /* dS is 0 where s > t (causal), with or without a padding mask */
+    if (g->hd) {
+        if (dQ) hmm_rows(g->hd, T, S, lower, dS, S, 1, K + ko + kc, ld, dQ + qo, ld, g->scale, bq != 0);
+        if (dK) hmm_rows(g->hd, S, T, upper, dS, 1, S, Q + qo, ld, dK + ko + kc, ld, g->scale, bk != 0);
+        return;
+    }
     if (dQ) TG_K(tg_gemm)(0, 0, T, d, S, g->scale, dS, S, K + ko + kc, ld, bq, dQ + qo, ld);
     if (dK) TG_K(tg_gemm)(1, 0, S, d, T, g->scale, dS, S, Q + qo, ld, bk, dK + ko + kc, ld);
 }
@@ -181,9 +226,11 @@ void TG_K(attention_forward)(tg_node *n)
     get_geo(n, &g);
     const real *Q = n->in[0]->data, *K = n->in[1]->data, *V = n->in[2]->data;
     real *Y = n->out->data, *P = n->saved;
-    int64_t L = (int64_t)g.B * g.NH;
-    P[L * g.T * g.S] = (real)omp_get_max_threads(); /* what saved() sized the scratch for */
-    TG_PARALLEL_FOR(l, L, L * g.T * g.S, pair_forward(&g, Q, K, V, Y, P, l));
+    int64_t L = (int64_t)g.B * g.NH, TS = (int64_t)g.T * g.S;
+    int64_t xs = scratch_per_thread(TS, g.d, g.sp);
+    P[L * TS] = (real)omp_get_max_threads(); /* what saved() sized the scratch for */
+    real *X = P + L * TS + 1;
+    TG_PARALLEL_FOR(l, L, L * TS, pair_forward(&g, Q, K, V, Y, P, X + xs * omp_get_thread_num(), l));
 }
 
 static real *grad_of(tg_tensor *x) { return x->requires_grad ? x->grad : NULL; }
@@ -196,11 +243,16 @@ void TG_K(attention_backward)(tg_node *n)
     const real *P = n->saved, *G = n->out->grad;
     real *dQ = grad_of(n->in[0]), *dK = grad_of(n->in[1]), *dV = grad_of(n->in[2]);
     int64_t L = (int64_t)g.B * g.NH, TS = (int64_t)g.T * g.S;
+    int64_t xs = scratch_per_thread(TS, g.d, g.sp);
     real *scratch = (real *)P + L * TS + 1;
     int nt = (int)P[L * TS], fresh = (int)(n->fresh & 7);
-    /* q, k, v one tensor (self-attention on x itself, or packed): one gradient, added
-     * to; and a packed input's other column blocks are not this op's to write */
-    if (n->a.i[2] || n->in[1] == n->in[0] || n->in[2] == n->in[0] || n->in[2] == n->in[1]) {
+    /* q, k, v the column blocks of one packed tensor: its fresh gradient is written
+     * outright, each element by exactly one pair. Otherwise q, k, v one tensor
+     * (self-attention on x itself): one gradient, added to; and a packed input's other
+     * column blocks are not this op's to write. */
+    if (n->a.i[2] && n->in[1] == n->in[0] && n->in[2] == n->in[0]) {
+        fresh = TG_FRESH(n, 0) ? 7 : 0;
+    } else if (n->a.i[2] || n->in[1] == n->in[0] || n->in[2] == n->in[0] || n->in[2] == n->in[1]) {
         for (int i = 0; i < 3; i++)
             if (TG_FRESH(n, i)) memset(n->in[i]->grad, 0, sizeof(real) * (size_t)n->in[i]->numel);
         fresh = 0;
@@ -212,7 +264,7 @@ void TG_K(attention_backward)(tg_node *n)
     }
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t l = 0; l < L; l++)
-        pair_backward(&g, Q, K, V, P, G, dQ, dK, dV, scratch + TS * omp_get_thread_num(), fresh, l);
+        pair_backward(&g, Q, K, V, P, G, dQ, dK, dV, scratch + xs * omp_get_thread_num(), fresh, l);
 }
 
 #if TG_ONCE
@@ -257,7 +309,8 @@ static int64_t saved(const tg_node *n)
 {
     const tg_tensor *q = n->in[0], *k = n->in[1];
     int64_t TS = (int64_t)q->shape[1] * k->shape[1];
-    return (int64_t)q->shape[0] * n->a.i[0] * TS + 1 + TS * omp_get_max_threads();
+    int64_t d = (n->a.i[2] ? q->shape[2] / 3 : q->shape[2]) / n->a.i[0], sp = (k->shape[1] + 15) / 16 * 16;
+    return (int64_t)q->shape[0] * n->a.i[0] * TS + 1 + scratch_per_thread(TS, d, sp) * omp_get_max_threads();
 }
 
 TG_KERNEL_DECL(attention_forward);

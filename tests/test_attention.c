@@ -107,5 +107,18 @@ int main(void)
      * rows past 16 and 32 columns end inside a vector */
     compare(TG_F32, (cfg){3, 37, 37, 16, 2, 1, 0, 0}, 1e-5);
     compare(TG_F64, (cfg){2, 37, 37, 8, 2, 1, 5, 0}, 1e-12);
+    /* heads of 1 to 4 vectors (16 floats or 8 doubles each) take ops/headmm.h's
+     * kernels: causal and not, S below and above T, padding, whole rows masked (pad =
+     * S: their softmax is uniform over every key, also past the causal bound), T and S
+     * not multiples of a vector */
+    compare(TG_F64, (cfg){2, 5, 5, 16, 2, 1, 2, 0}, 1e-12);
+    compare(TG_F64, (cfg){2, 6, 9, 48, 2, 0, 3, 0.3}, 1e-12);
+    compare(TG_F64, (cfg){2, 4, 4, 64, 2, 1, 4, 0}, 1e-12);
+    compare(TG_F64, (cfg){2, 11, 7, 24, 1, 1, 0, 0}, 1e-12);
+    compare(TG_F32, (cfg){3, 37, 37, 32, 2, 1, 0, 0}, 1e-5);
+    compare(TG_F32, (cfg){2, 21, 45, 96, 2, 0, 7, 0}, 1e-5);
+    compare(TG_F32, (cfg){2, 19, 19, 128, 2, 1, 19, 0}, 1e-5);
+    compare(TG_F32, (cfg){2, 40, 23, 32, 1, 1, 0, 0}, 1e-5);
+    compare(TG_F32, (cfg){2, 9, 30, 64, 2, 1, 3, 0}, 1e-5);
     return tg_test_end();
 }

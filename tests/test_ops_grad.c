@@ -287,22 +287,27 @@ static void shared_inputs(void)
     for (int i = 0; i < 3; i++) CHECK_NEAR(tg_tensor_grad_get(P, i), N, 1e-12);
     /* (c) packed attention on one [B,T,3C] tensor passed as q, k and v: its fresh
      * gradient is written block by block, each element once (no NaN left), and equals
-     * the sum of the three gradients of separate copies */
-    tg_tensor *X = tg_tensor_new(TG_F64, 3, (int[]){2, 3, 12}, 1, &err);
-    for (int i = 0; i < 72; i++) tg_tensor_set(X, i, 0.05 * ((i * 7) % 13) - 0.3);
-    double gx[2][72];
-    for (int shared = 0; shared < 2; shared++) {
-        tg_tape_reset(t);
-        tg_tensor_zero_grad(X);
-        tg_tensor *q = tg_scale(t, X, 1), *k = shared ? q : tg_scale(t, X, 1), *v = shared ? q : tg_scale(t, X, 1);
-        tg_attrs aa = {.i = {2, 1, 1}};
-        tg_tensor *y = tg_op_apply(t, TG_OP_ATTENTION, 3, (tg_tensor *[]){q, k, v}, &aa);
-        l = tg_sum(t, tg_mul(t, y, y), TG_AXIS_ALL);
-        CHECK(l && tg_tape_backward(t, l) == TG_OK);
-        for (int i = 0; i < 72; i++) gx[shared][i] = tg_tensor_grad_get(X, i);
+     * the sum of the three gradients of separate copies. Heads of 2 (the library's
+     * gemm) and of 8 (ops/headmm.h's kernels, whose vectors hold 8 doubles). */
+    for (int size = 0; size < 2; size++) {
+        int T = size ? 5 : 3, width = size ? 48 : 12, n = 2 * T * width;
+        tg_tensor *X = tg_tensor_new(TG_F64, 3, (int[]){2, T, width}, 1, &err);
+        for (int i = 0; i < n; i++) tg_tensor_set(X, i, 0.05 * ((i * 7) % 13) - 0.3);
+        double *gx[2] = {malloc(sizeof(double) * n), malloc(sizeof(double) * n)};
+        for (int shared = 0; shared < 2; shared++) {
+            tg_tape_reset(t);
+            tg_tensor_zero_grad(X);
+            tg_tensor *q = tg_scale(t, X, 1), *k = shared ? q : tg_scale(t, X, 1), *v = shared ? q : tg_scale(t, X, 1);
+            tg_attrs aa = {.i = {2, 1, 1}};
+            tg_tensor *y = tg_op_apply(t, TG_OP_ATTENTION, 3, (tg_tensor *[]){q, k, v}, &aa);
+            l = tg_sum(t, tg_mul(t, y, y), TG_AXIS_ALL);
+            CHECK(l && tg_tape_backward(t, l) == TG_OK);
+            for (int i = 0; i < n; i++) gx[shared][i] = tg_tensor_grad_get(X, i);
+        }
+        for (int i = 0; i < n; i++) CHECK_NEAR(gx[1][i], gx[0][i], 1e-12);
+        free(gx[0]), free(gx[1]);
+        tg_tensor_free(X);
     }
-    for (int i = 0; i < 72; i++) CHECK_NEAR(gx[1][i], gx[0][i], 1e-12);
-    tg_tensor_free(X);
     /* (d) layer norm's backward in one pass (one thread) and in two across threads (a
      * tensor over TG_PAR_MIN), both writing dx in place over a handed-on g */
     double *lg[2] = {malloc(sizeof(double) * 128 * 520), malloc(sizeof(double) * 128 * 520)};

@@ -1,0 +1,219 @@
+/* headmm.h: the small matrix products of one attention head, register-blocked.
+ *
+ * An attention head's products are tiny (64 x 64 x 32 in the benchmark's Transformer)
+ * and, when causal, triangular. A library gemm call per product spends more time in
+ * its call, packing and edge handling than in multiply-adds (about 35 GFLOP/s against
+ * a 170 peak), and computes the masked half too. These two kernels keep a block of the
+ * output in registers, as vectors of 64 bytes (HV = 16 floats or 8 doubles), and take
+ * a range of the reduction per block of rows, so a causal product skips what the mask
+ * zeroes:
+ *
+ *   hmm_rows:  Y[i, :d] = alpha sum_j A(i, j) B[j, :d]  (+ Y[i, :d] when accumulating)
+ *              A(i, j) = A[i ar + j aj], so A or A^T; d = HD vectors, HD = 1 to 4
+ *   hmm_outer: P[i, c] = alpha sum_k A[i, k] BT[k, c]   for c below a row block's bound
+ *              BT: the transpose of a head's rows, padded to whole vectors (hmm_transpose)
+ *
+ * Included by ops/attention.c after ops/op.h, so `real` is float or double. The vector
+ * type is GCC's vector extension (also Clang's); with -march=native it maps onto
+ * AVX-512 registers, elsewhere onto several narrower ones. */
+#ifndef TG_HEADMM_H
+#define TG_HEADMM_H
+
+#include <string.h>
+
+#define HV ((int)(64 / sizeof(real)))  /* lanes of one vector */
+#define HMM_MAX_HD 4                    /* head widths up to 4 vectors: d = 16..64 floats */
+#define HMM_INLINE static inline __attribute__((always_inline))
+
+typedef real hv __attribute__((vector_size(64)));
+
+/* unaligned vector load and store (through pointers: a vector passed by value would
+ * change the ABI where the build has no 64-byte registers) */
+HMM_INLINE void hv_load(hv *v, const real *p) { memcpy(v, p, sizeof *v); }
+HMM_INLINE void hv_store(real *p, const hv *v) { memcpy(p, v, sizeof *v); }
+
+/* Which part of the reduction a block of rows [i0, i1) takes. */
+enum { HMM_ALL, /* j in [0, J) */
+       HMM_LOWER, /* j <= i: j in [0, min(i1, J)) (A(i, j) is 0 for j > i) */
+       HMM_UPPER  /* j >= i: j in [min(i0, J), J) (A(i, j) is 0 for j < i) */ };
+
+/* Rows [0, R) of the block: R x D vectors of Y, j over [j0, j1). R and D are constants
+ * after inlining, so acc lives in registers. */
+HMM_INLINE void rows_block(int R, int D, const real *A, int64_t ar, int64_t aj, const real *B,
+                           int64_t ldb, real *Y, int64_t ldy, int j0, int j1, real alpha, int acc_y)
+{
+    hv acc[8][HMM_MAX_HD];
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < D; v++) acc[r][v] = (hv){0};
+    /* row r's coefficients from one of three pointers, at 0, ar or 2 ar past it: x86
+     * addresses those with one index register, so the loop needs few registers */
+    const real *a0 = A + j0 * aj, *a3 = a0 + 3 * ar, *a6 = a0 + 6 * ar, *b = B + j0 * ldb;
+    for (int j = j0; j < j1; j++, a0 += aj, a3 += aj, a6 += aj, b += ldb) {
+        hv bv[HMM_MAX_HD];
+        for (int v = 0; v < D; v++) hv_load(&bv[v], b + v * HV);
+        for (int r = 0; r < R; r++) {
+            real a = (r < 3 ? a0 : r < 6 ? a3 : a6)[(r % 3) * ar];
+            for (int v = 0; v < D; v++) acc[r][v] += a * bv[v];
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < D; v++) {
+            real *y = Y + r * ldy + v * HV;
+            hv o = alpha * acc[r][v], old;
+            if (acc_y) {
+                hv_load(&old, y);
+                o += old;
+            }
+            hv_store(y, &o);
+        }
+}
+
+#define HMM_ROWS(R, ...)                          \
+    switch (D) {                                  \
+    case 1: rows_block(R, 1, __VA_ARGS__); break; \
+    case 2: rows_block(R, 2, __VA_ARGS__); break; \
+    case 3: rows_block(R, 3, __VA_ARGS__); break; \
+    default: rows_block(R, 4, __VA_ARGS__); break; \
+    }
+
+/* Y (rows x D vectors, row stride ldy) = alpha A B, or += when acc_y; A(i, j) at
+ * A[i ar + j aj] for i < rows, j < J; B (J rows, stride ldb). `part` says which j each
+ * row takes (HMM_ALL, HMM_LOWER, HMM_UPPER). */
+static void hmm_rows(int D, int rows, int J, int part, const real *A, int64_t ar, int64_t aj,
+                     const real *B, int64_t ldb, real *Y, int64_t ldy, real alpha, int acc_y)
+{
+    const int R = D <= 2 ? 8 : 4; /* 16 accumulators */
+    int i = 0;
+    for (; i < rows; i += i + R <= rows ? R : 1) {
+        int n = i + R <= rows ? R : 1;
+        int j0 = part == HMM_UPPER ? (i < J ? i : J) : 0;
+        int j1 = part == HMM_LOWER ? (i + n < J ? i + n : J) : J;
+        const real *a = A + i * ar;
+        real *y = Y + i * ldy;
+        if (n == R) {
+            if (R == 8) {
+                HMM_ROWS(8, a, ar, aj, B, ldb, y, ldy, j0, j1, alpha, acc_y)
+            } else {
+                HMM_ROWS(4, a, ar, aj, B, ldb, y, ldy, j0, j1, alpha, acc_y)
+            }
+        } else {
+            HMM_ROWS(1, a, ar, aj, B, ldb, y, ldy, j0, j1, alpha, acc_y)
+        }
+    }
+}
+
+/* Rows [0, R) of P, columns [c0, c0 + NV HV) but stored only below `width` */
+HMM_INLINE void outer_block(int R, int NV, const real *A, int64_t lda, const real *BT,
+                            int64_t ldbt, int K, real *P, int64_t ldp, int c0, int width,
+                            real alpha)
+{
+    hv acc[4][4];
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++) acc[r][v] = (hv){0};
+    for (int k = 0; k < K; k++) {
+        hv b[4];
+        for (int v = 0; v < NV; v++) hv_load(&b[v], BT + k * ldbt + c0 + v * HV);
+        for (int r = 0; r < R; r++) {
+            real a = A[r * lda + k];
+            for (int v = 0; v < NV; v++) acc[r][v] += a * b[v];
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++) {
+            real *p = P + r * ldp + c0 + v * HV;
+            hv o = alpha * acc[r][v];
+            if (c0 + (v + 1) * HV <= width) {
+                hv_store(p, &o);
+            } else { /* the row ends inside this vector */
+                real lane[64 / sizeof(real)];
+                memcpy(lane, &o, sizeof o);
+                for (int l = 0; c0 + v * HV + l < width; l++) p[l] = lane[l];
+            }
+        }
+}
+
+#define HMM_OUTER(R, ...)                           \
+    switch (nv) {                                   \
+    case 1: outer_block(R, 1, __VA_ARGS__); break;  \
+    case 2: outer_block(R, 2, __VA_ARGS__); break;  \
+    case 3: outer_block(R, 3, __VA_ARGS__); break;  \
+    default: outer_block(R, 4, __VA_ARGS__); break; \
+    }
+
+/* P[i, c] = alpha sum_k A[i lda + k] BT[k ldbt + c] for i < rows, k < K, and c below
+ * cols(i1 - 1) for the row block [i0, i1): cols is S for every row, or a causal row's
+ * bound (attention.c's causal_cols); the rest of a row is left as it was. P's rows
+ * are `width` long (width <= ldbt, BT padded with zeros to whole vectors). */
+static void hmm_outer(int rows, int K, const real *A, int64_t lda, const real *BT, int64_t ldbt,
+                      real *P, int64_t ldp, int width, int (*cols)(const void *, int),
+                      const void *ctx, real alpha)
+{
+    int i = 0;
+    for (; i < rows; i += i + 4 <= rows ? 4 : 1) {
+        int n = i + 4 <= rows ? 4 : 1, end = cols ? cols(ctx, i + n - 1) : width;
+        const real *a = A + i * lda;
+        real *p = P + i * ldp;
+        for (int c0 = 0; c0 < end; c0 += 4 * HV) {
+            int nv = (end - c0 + HV - 1) / HV;
+            if (n == 4) {
+                HMM_OUTER(4, a, lda, BT, ldbt, K, p, ldp, c0, width, alpha)
+            } else {
+                HMM_OUTER(1, a, lda, BT, ldbt, K, p, ldp, c0, width, alpha)
+            }
+        }
+    }
+}
+
+/* In-register transpose of an HV x HV block, log2(HV) rounds: round k swaps the
+ * k-wide blocks off the diagonal of each 2k x 2k block, rows i and i + k exchanging
+ * halves through two-source shuffles (constant lane lists: GCC and Clang). */
+#define HMM_LO(l, k) ((l) % (2 * (k)) < (k) ? (l) / (2 * (k)) * 2 * (k) + (l) % (2 * (k)) \
+                                             : HV + (l) / (2 * (k)) * 2 * (k) + (l) % (2 * (k)) - (k))
+#define HMM_HI(l, k) ((l) % (2 * (k)) < (k) ? (l) / (2 * (k)) * 2 * (k) + (k) + (l) % (2 * (k)) \
+                                             : HV + (l) / (2 * (k)) * 2 * (k) + (l) % (2 * (k)))
+#define HMM_L8(F, k, o) F(o + 0, k), F(o + 1, k), F(o + 2, k), F(o + 3, k), F(o + 4, k), \
+                        F(o + 5, k), F(o + 6, k), F(o + 7, k)
+#if TG_REAL_DOUBLE
+#define HMM_LANES(F, k) HMM_L8(F, k, 0)
+#else
+#define HMM_LANES(F, k) HMM_L8(F, k, 0), HMM_L8(F, k, 8)
+#endif
+#define HMM_ROUND(x, k)                                                              \
+    _Pragma("GCC unroll 16") for (int i = 0; i < HV; i++)                            \
+        if (!(i & (k))) {                                                            \
+            hv a_ = x[i], b_ = x[i + (k)];                                           \
+            x[i] = __builtin_shufflevector(a_, b_, HMM_LANES(HMM_LO, k));            \
+            x[i + (k)] = __builtin_shufflevector(a_, b_, HMM_LANES(HMM_HI, k));      \
+        }
+
+HMM_INLINE void hv_transpose(hv *x)
+{
+#if !TG_REAL_DOUBLE
+    HMM_ROUND(x, 8)
+#endif
+    HMM_ROUND(x, 4)
+    HMM_ROUND(x, 2)
+    HMM_ROUND(x, 1)
+}
+
+/* BT[k, s] = B[s, k] for k < d, s < S (B's rows `ldb` apart; d a multiple of HV);
+ * BT's rows ldbt long (a multiple of HV, >= S), zero past S */
+static void hmm_transpose(const real *B, int64_t ldb, int S, int d, real *BT, int ldbt)
+{
+    for (int s0 = 0; s0 < ldbt; s0 += HV)
+        for (int k0 = 0; k0 < d; k0 += HV) {
+            hv x[HV];
+            if (s0 + HV <= S) {
+#pragma GCC unroll 16
+                for (int i = 0; i < HV; i++) hv_load(&x[i], B + (s0 + i) * ldb + k0);
+            } else { /* the last rows, then zeros */
+                for (int i = 0; i < HV; i++) x[i] = (hv){0};
+                for (int i = 0; s0 + i < S; i++) hv_load(&x[i], B + (s0 + i) * ldb + k0);
+            }
+            hv_transpose(x);
+#pragma GCC unroll 16
+            for (int i = 0; i < HV; i++) hv_store(BT + (int64_t)(k0 + i) * ldbt + s0, &x[i]);
+        }
+}
+
+#endif
