@@ -41,6 +41,8 @@ typedef struct geo {
     int B, T, S, C, NH, d, causal;
     int ld, kc, vc; /* row stride of q, k, v; column of k's and v's block (packed) */
     int hd;         /* d in vectors for ops/headmm.h's kernels; 0: the library's gemm */
+    int fuse;       /* softmax and its gradient in those kernels' registers (no mask
+                       tensor, S at most 4 vectors) */
     int sp;         /* S rounded up to 16: a transposed head's row length */
     real scale;
     const real *M;  /* the mask or NULL */
@@ -63,6 +65,7 @@ static void get_geo(const tg_node *n, geo *g)
     g->causal = n->a.i[1];
     g->hd = g->d % HV == 0 && g->d / HV <= HMM_MAX_HD ? g->d / HV : 0;
     g->sp = (g->S + 15) / 16 * 16;
+    g->fuse = g->hd && n->n_in <= 3 && g->S <= HMM_MAX_HD * HV;
     g->scale = n->a.f != 0 ? (real)n->a.f : 1 / sqrt((real)g->d);
     g->M = NULL;
     memset(g->ms, 0, sizeof g->ms);
@@ -161,8 +164,13 @@ static void pair_forward(const geo *g, const real *Q, const real *K, const real 
     }
     real *KT = X + (int64_t)T * S;
     hmm_transpose(K + ko + g->kc, ld, S, d, KT, g->sp);
-    hmm_outer(T, d, Q + qo, ld, KT, g->sp, p, S, S, g->causal ? block_cols : NULL, g, g->scale);
-    mask_softmax(g, b, h, p);
+    if (g->fuse) { /* the softmax on the scores while they are in registers */
+        hmm_epi e = {HMM_SOFTMAX, g->causal, NULL};
+        hmm_outer(T, d, Q + qo, ld, KT, g->sp, p, S, S, g->causal ? block_cols : NULL, g, g->scale, &e);
+    } else {
+        hmm_outer(T, d, Q + qo, ld, KT, g->sp, p, S, S, g->causal ? block_cols : NULL, g, g->scale, NULL);
+        mask_softmax(g, b, h, p);
+    }
     /* a causal row's P is 0 past its own column, unless a padding mask masked the row
      * throughout (its softmax is then uniform over every column) */
     hmm_rows(g->hd, T, S, g->causal && !g->M ? HMM_LOWER : HMM_ALL, p, S, 1, V + ko + g->vc, ld,
@@ -190,13 +198,15 @@ static void pair_backward(const geo *g, const real *Q, const real *K, const real
             TG_K(tg_gemm)(1, 0, S, d, T, 1, p, S, G + yo, C, bv, dV + ko + vc, ld);
     }
     if (!dQ && !dK) return;
-    if (g->hd) { /* dP */
+    if (g->hd) { /* dP; and dS from it in registers, when fused */
+        hmm_epi e = {HMM_DSOFTMAX, g->causal, p};
         hmm_transpose(V + ko + vc, ld, S, d, VT, g->sp);
-        hmm_outer(T, d, G + yo, C, VT, g->sp, dS, S, S, g->causal ? block_cols : NULL, g, 1);
+        hmm_outer(T, d, G + yo, C, VT, g->sp, dS, S, S, g->causal ? block_cols : NULL, g, 1,
+                  g->fuse ? &e : NULL);
     } else {
         TG_K(tg_gemm)(0, 1, T, S, d, 1, G + yo, C, V + ko + vc, ld, 0, dS, S);
     }
-    for (int t = 0; t < T; t++) { /* a causal row's P is 0 past causal_cols: so is its dS */
+    for (int t = 0; t < T && !g->fuse; t++) { /* a causal row's P is 0 past causal_cols: so is its dS */
         const real *pr = p + (int64_t)t * S;
         real *ds = dS + (int64_t)t * S;
         int n16 = causal_cols(g, t);
@@ -332,6 +342,11 @@ static const tg_op_test tests[] = {
     {"packed: q, k, v column blocks of [B,T,3C]", 4,
      {{3, {2, 3, 12}, -1, 1}, {3, {2, 3, 12}, -1, 1}, {3, {2, 3, 12}, -1, 1}, {4, {2, 1, 1, 3}, 0, 0}},
      {.i = {2, 1, 1}}},
+    {"causal, heads of 8: headmm.h's kernels, softmax fused (8 doubles a vector)", 3,
+     {{3, {1, 5, 16}, -1, 1}, {3, {1, 5, 16}, -1, 1}, {3, {1, 5, 16}, -1, 1}}, {.i = {2, 1}}},
+    {"heads of 8, padding mask, S != T: headmm.h's kernels, softmax apart", 4,
+     {{3, {2, 3, 16}, -1, 1}, {3, {2, 5, 16}, -1, 1}, {3, {2, 5, 16}, -1, 1}, {4, {2, 1, 1, 5}, 0, 0}},
+     {.i = {2, 0}}},
     {"a mask per head [B,NH,T,S]", 4,
      {{3, {1, 3, 6}, -1, 1}, {3, {1, 3, 6}, -1, 1}, {3, {1, 3, 6}, -1, 1}, {4, {1, 3, 3, 3}, 0, 0}},
      {.i = {3, 0}}},

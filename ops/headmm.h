@@ -21,6 +21,8 @@
 
 #include <string.h>
 
+#include "ops/vmath.h"
+
 #define HV ((int)(64 / sizeof(real)))  /* lanes of one vector */
 #define HMM_MAX_HD 4                    /* head widths up to 4 vectors: d = 16..64 floats */
 #define HMM_INLINE static inline __attribute__((always_inline))
@@ -102,10 +104,125 @@ static void hmm_rows(int D, int rows, int J, int part, const real *A, int64_t ar
     }
 }
 
-/* Rows [0, R) of P, columns [c0, c0 + NV HV) but stored only below `width` */
+/* What hmm_outer does with a finished row of its product X (alpha A BT):
+ *   HMM_STORE     P = X
+ *   HMM_SOFTMAX   P = softmax(X) over the row's columns (s <= t only, when causal; P is
+ *                 0 past them): the attention's scores to probabilities, in registers
+ *   HMM_DSOFTMAX  P = Pr * (X - sum_s X Pr), 0 past a causal row's column: X = dP, the
+ *                 gradient of the probabilities Pr, to dS, that of the scores
+ * The last two need the whole row in one pass of at most 4 vectors. */
+enum { HMM_STORE, HMM_SOFTMAX, HMM_DSOFTMAX };
+
+typedef struct hmm_epi {
+    int kind, causal;
+    const real *Pr; /* HMM_DSOFTMAX: the probabilities, rows ldp apart like P's */
+} hmm_epi;
+
+#if TG_REAL_DOUBLE
+typedef int64_t hvi __attribute__((vector_size(64)));
+#else
+typedef int32_t hvi __attribute__((vector_size(64)));
+#endif
+
+/* lane lists for __builtin_shufflevector (constant, as GCC and Clang need them) */
+#define HMM_L8(F, k, o) F(o + 0, k), F(o + 1, k), F(o + 2, k), F(o + 3, k), F(o + 4, k), \
+                        F(o + 5, k), F(o + 6, k), F(o + 7, k)
+#if TG_REAL_DOUBLE
+#define HMM_LANES(F, k) HMM_L8(F, k, 0)
+#else
+#define HMM_LANES(F, k) HMM_L8(F, k, 0), HMM_L8(F, k, 8)
+#endif
+#define HMM_ID(l, k) (l)
+#define HMM_XOR(l, k) ((l) ^ (k))
+
+HMM_INLINE hv hv_max(hv a, hv b)
+{
+    hvi gt = a > b;
+    return (hv)((gt & (hvi)a) | (~gt & (hvi)b));
+}
+
+/* every lane the maximum, or the sum, of x's lanes: a tree of lane swaps */
+#if TG_REAL_DOUBLE
+#define HMM_FOLD(x, op)                                                  \
+    x = op(x, __builtin_shufflevector(x, x, HMM_LANES(HMM_XOR, 4)));     \
+    x = op(x, __builtin_shufflevector(x, x, HMM_LANES(HMM_XOR, 2)));     \
+    x = op(x, __builtin_shufflevector(x, x, HMM_LANES(HMM_XOR, 1)))
+#else
+#define HMM_FOLD(x, op)                                                  \
+    x = op(x, __builtin_shufflevector(x, x, HMM_LANES(HMM_XOR, 8)));     \
+    x = op(x, __builtin_shufflevector(x, x, HMM_LANES(HMM_XOR, 4)));     \
+    x = op(x, __builtin_shufflevector(x, x, HMM_LANES(HMM_XOR, 2)));     \
+    x = op(x, __builtin_shufflevector(x, x, HMM_LANES(HMM_XOR, 1)))
+#endif
+#define HMM_ADD(a, b) ((a) + (b))
+
+HMM_INLINE void hv_exp(hv *x)
+{
+    real l[64 / sizeof(real)];
+    memcpy(l, x, sizeof l);
+    _Pragma("omp simd") for (int i = 0; i < HV; i++) l[i] = TG_EXP(l[i]);
+    memcpy(x, l, sizeof l);
+}
+
+/* p[0, width - c0) = o's lanes: a whole vector, or the part before the row's end */
+HMM_INLINE void hv_store_part(real *p, const hv *o, int n)
+{
+    if (n >= HV) {
+        hv_store(p, o);
+    } else {
+        real l[64 / sizeof(real)];
+        memcpy(l, o, sizeof l);
+        for (int i = 0; i < n; i++) p[i] = l[i];
+    }
+}
+
+/* Row t's NV vectors x of the product (columns from 0), through the epilogue, into p
+ * (width long; past NV vectors: 0) */
+HMM_INLINE void row_epilogue(int NV, hv *x, const hmm_epi *e, int t, real *p, const real *pr,
+                             int width)
+{
+    const hvi lane = {HMM_LANES(HMM_ID, 0)};
+    int lim = e->causal && t + 1 < width ? t + 1 : width; /* the row's columns */
+    hvi ok[4];
+    for (int v = 0; v < NV; v++) ok[v] = lane + v * HV < lim;
+    if (e->kind == HMM_SOFTMAX) {
+        const hv ninf = (hv){0} - (real)INFINITY;
+        hv m = ninf, sum = {0};
+        for (int v = 0; v < NV; v++) {
+            x[v] = (hv)((ok[v] & (hvi)x[v]) | (~ok[v] & (hvi)ninf)); /* exp(-inf) = 0 */
+            m = hv_max(m, x[v]);
+        }
+        HMM_FOLD(m, hv_max);
+        for (int v = 0; v < NV; v++) {
+            x[v] -= m;
+            hv_exp(&x[v]);
+            sum += x[v];
+        }
+        HMM_FOLD(sum, HMM_ADD);
+        hv inv = 1 / sum;
+        for (int v = 0; v < NV; v++) x[v] *= inv;
+    } else if (e->kind == HMM_DSOFTMAX) {
+        hv pv[4], dot = {0};
+        for (int v = 0; v < NV; v++) {
+            pv[v] = (hv){0};
+            if ((v + 1) * HV <= width) hv_load(&pv[v], pr + v * HV);
+            else memcpy(&pv[v], pr + v * HV, sizeof(real) * (size_t)(width - v * HV));
+            dot += x[v] * pv[v];
+        }
+        HMM_FOLD(dot, HMM_ADD);
+        for (int v = 0; v < NV; v++) /* no gradient through a masked score */
+            x[v] = (hv)(ok[v] & (hvi)(pv[v] * (x[v] - dot)));
+    }
+    for (int v = 0; v < NV; v++) hv_store_part(p + v * HV, &x[v], width - v * HV);
+    for (int c = NV * HV; c < width; c++) p[c] = 0;
+}
+
+/* Rows [0, R) of P (row0 is the first one's index), columns [c0, c0 + NV HV) but
+ * stored only below `width`; with an epilogue other than HMM_STORE, c0 is 0 and the
+ * row is whole */
 HMM_INLINE void outer_block(int R, int NV, const real *A, int64_t lda, const real *BT,
                             int64_t ldbt, int K, real *P, int64_t ldp, int c0, int width,
-                            real alpha)
+                            real alpha, const hmm_epi *e, int row0)
 {
     hv acc[4][4];
     for (int r = 0; r < R; r++)
@@ -118,18 +235,14 @@ HMM_INLINE void outer_block(int R, int NV, const real *A, int64_t lda, const rea
             for (int v = 0; v < NV; v++) acc[r][v] += a * b[v];
         }
     }
-    for (int r = 0; r < R; r++)
-        for (int v = 0; v < NV; v++) {
-            real *p = P + r * ldp + c0 + v * HV;
-            hv o = alpha * acc[r][v];
-            if (c0 + (v + 1) * HV <= width) {
-                hv_store(p, &o);
-            } else { /* the row ends inside this vector */
-                real lane[64 / sizeof(real)];
-                memcpy(lane, &o, sizeof o);
-                for (int l = 0; c0 + v * HV + l < width; l++) p[l] = lane[l];
-            }
-        }
+    for (int r = 0; r < R; r++) {
+        for (int v = 0; v < NV; v++) acc[r][v] *= alpha;
+        if (e->kind == HMM_STORE)
+            for (int v = 0; v < NV; v++)
+                hv_store_part(P + r * ldp + c0 + v * HV, &acc[r][v], width - c0 - v * HV);
+        else
+            row_epilogue(NV, acc[r], e, row0 + r, P + r * ldp, e->Pr ? e->Pr + (row0 + r) * ldp : NULL, width);
+    }
 }
 
 #define HMM_OUTER(R, ...)                           \
@@ -142,12 +255,15 @@ HMM_INLINE void outer_block(int R, int NV, const real *A, int64_t lda, const rea
 
 /* P[i, c] = alpha sum_k A[i lda + k] BT[k ldbt + c] for i < rows, k < K, and c below
  * cols(i1 - 1) for the row block [i0, i1): cols is S for every row, or a causal row's
- * bound (attention.c's causal_cols); the rest of a row is left as it was. P's rows
- * are `width` long (width <= ldbt, BT padded with zeros to whole vectors). */
+ * bound (attention.c's causal_cols); the rest of a row is left as it was, or 0 with
+ * an epilogue e (NULL: HMM_STORE; others need width <= 4 HV). P's rows are `width`
+ * long (width <= ldbt, BT padded with zeros to whole vectors). */
 static void hmm_outer(int rows, int K, const real *A, int64_t lda, const real *BT, int64_t ldbt,
                       real *P, int64_t ldp, int width, int (*cols)(const void *, int),
-                      const void *ctx, real alpha)
+                      const void *ctx, real alpha, const hmm_epi *e)
 {
+    static const hmm_epi store = {HMM_STORE, 0, NULL};
+    if (!e) e = &store;
     int i = 0;
     for (; i < rows; i += i + 4 <= rows ? 4 : 1) {
         int n = i + 4 <= rows ? 4 : 1, end = cols ? cols(ctx, i + n - 1) : width;
@@ -156,9 +272,9 @@ static void hmm_outer(int rows, int K, const real *A, int64_t lda, const real *B
         for (int c0 = 0; c0 < end; c0 += 4 * HV) {
             int nv = (end - c0 + HV - 1) / HV;
             if (n == 4) {
-                HMM_OUTER(4, a, lda, BT, ldbt, K, p, ldp, c0, width, alpha)
+                HMM_OUTER(4, a, lda, BT, ldbt, K, p, ldp, c0, width, alpha, e, i)
             } else {
-                HMM_OUTER(1, a, lda, BT, ldbt, K, p, ldp, c0, width, alpha)
+                HMM_OUTER(1, a, lda, BT, ldbt, K, p, ldp, c0, width, alpha, e, i)
             }
         }
     }
@@ -166,18 +282,11 @@ static void hmm_outer(int rows, int K, const real *A, int64_t lda, const real *B
 
 /* In-register transpose of an HV x HV block, log2(HV) rounds: round k swaps the
  * k-wide blocks off the diagonal of each 2k x 2k block, rows i and i + k exchanging
- * halves through two-source shuffles (constant lane lists: GCC and Clang). */
+ * halves through two-source shuffles. */
 #define HMM_LO(l, k) ((l) % (2 * (k)) < (k) ? (l) / (2 * (k)) * 2 * (k) + (l) % (2 * (k)) \
                                              : HV + (l) / (2 * (k)) * 2 * (k) + (l) % (2 * (k)) - (k))
 #define HMM_HI(l, k) ((l) % (2 * (k)) < (k) ? (l) / (2 * (k)) * 2 * (k) + (k) + (l) % (2 * (k)) \
                                              : HV + (l) / (2 * (k)) * 2 * (k) + (l) % (2 * (k)))
-#define HMM_L8(F, k, o) F(o + 0, k), F(o + 1, k), F(o + 2, k), F(o + 3, k), F(o + 4, k), \
-                        F(o + 5, k), F(o + 6, k), F(o + 7, k)
-#if TG_REAL_DOUBLE
-#define HMM_LANES(F, k) HMM_L8(F, k, 0)
-#else
-#define HMM_LANES(F, k) HMM_L8(F, k, 0), HMM_L8(F, k, 8)
-#endif
 #define HMM_ROUND(x, k)                                                              \
     _Pragma("GCC unroll 16") for (int i = 0; i < HV; i++)                            \
         if (!(i & (k))) {                                                            \
