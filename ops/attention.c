@@ -65,7 +65,7 @@ static void get_geo(const tg_node *n, geo *g)
     g->causal = n->a.i[1];
     g->hd = g->d % HV == 0 && g->d / HV <= HMM_MAX_HD ? g->d / HV : 0;
     g->sp = (g->S + 15) / 16 * 16;
-    g->fuse = g->hd && n->n_in <= 3 && g->S <= HMM_MAX_HD * HV;
+    g->fuse = g->hd && n->n_in <= 3 && g->S <= HMM_ROW_VECS * HV;
     g->scale = n->a.f != 0 ? (real)n->a.f : 1 / sqrt((real)g->d);
     g->M = NULL;
     memset(g->ms, 0, sizeof g->ms);

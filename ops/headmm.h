@@ -1,12 +1,12 @@
 /* headmm.h: the small matrix products of one attention head, register-blocked.
  *
  * An attention head's products are tiny (64 x 64 x 32 in the benchmark's Transformer)
- * and, when causal, triangular. A library gemm call per product spends more time in
- * its call, packing and edge handling than in multiply-adds (about 35 GFLOP/s against
- * a 170 peak), and computes the masked half too. These two kernels keep a block of the
- * output in registers, as vectors of 64 bytes (HV = 16 floats or 8 doubles), and take
- * a range of the reduction per block of rows, so a causal product skips what the mask
- * zeroes:
+ * and, when causal, triangular. A library gemm call per product spends much of its
+ * time in the call, packing and edge handling (such products ran at about 100 GFLOP/s
+ * against a 170 peak), and computes the masked half too. These two kernels keep a
+ * block of the output in registers, as vectors of 64 bytes (HV = 16 floats or 8
+ * doubles), and take a range of the reduction per block of rows, so a causal product
+ * skips what the mask zeroes:
  *
  *   hmm_rows:  Y[i, :d] = alpha sum_j A(i, j) B[j, :d]  (+ Y[i, :d] when accumulating)
  *              A(i, j) = A[i ar + j aj], so A or A^T; d = HD vectors, HD = 1 to 4
@@ -25,6 +25,7 @@
 
 #define HV ((int)(64 / sizeof(real)))  /* lanes of one vector */
 #define HMM_MAX_HD 4                    /* head widths up to 4 vectors: d = 16..64 floats */
+#define HMM_ROW_VECS 4                  /* hmm_outer's columns per pass, in vectors */
 #define HMM_INLINE static inline __attribute__((always_inline))
 
 typedef real hv __attribute__((vector_size(64)));
@@ -49,7 +50,8 @@ HMM_INLINE void rows_block(int R, int D, const real *A, int64_t ar, int64_t aj, 
         for (int v = 0; v < D; v++) acc[r][v] = (hv){0};
     /* row r's coefficients from one of three pointers, at 0, ar or 2 ar past it: x86
      * addresses those with one index register, so the loop needs few registers */
-    const real *a0 = A + j0 * aj, *a3 = a0 + 3 * ar, *a6 = a0 + 6 * ar, *b = B + j0 * ldb;
+    const real *a0 = A + j0 * aj, *a3 = R > 3 ? a0 + 3 * ar : a0, *a6 = R > 6 ? a0 + 6 * ar : a0;
+    const real *b = B + j0 * ldb;
     for (int j = j0; j < j1; j++, a0 += aj, a3 += aj, a6 += aj, b += ldb) {
         hv bv[HMM_MAX_HD];
         for (int v = 0; v < D; v++) hv_load(&bv[v], b + v * HV);
@@ -110,7 +112,7 @@ static void hmm_rows(int D, int rows, int J, int part, const real *A, int64_t ar
  *                 0 past them): the attention's scores to probabilities, in registers
  *   HMM_DSOFTMAX  P = Pr * (X - sum_s X Pr), 0 past a causal row's column: X = dP, the
  *                 gradient of the probabilities Pr, to dS, that of the scores
- * The last two need the whole row in one pass of at most 4 vectors. */
+ * The last two need the whole row in one pass (at most HMM_ROW_VECS vectors). */
 enum { HMM_STORE, HMM_SOFTMAX, HMM_DSOFTMAX };
 
 typedef struct hmm_epi {
@@ -183,7 +185,7 @@ HMM_INLINE void row_epilogue(int NV, hv *x, const hmm_epi *e, int t, real *p, co
 {
     const hvi lane = {HMM_LANES(HMM_ID, 0)};
     int lim = e->causal && t + 1 < width ? t + 1 : width; /* the row's columns */
-    hvi ok[4];
+    hvi ok[HMM_ROW_VECS];
     for (int v = 0; v < NV; v++) ok[v] = lane + v * HV < lim;
     if (e->kind == HMM_SOFTMAX) {
         const hv ninf = (hv){0} - (real)INFINITY;
@@ -202,7 +204,7 @@ HMM_INLINE void row_epilogue(int NV, hv *x, const hmm_epi *e, int t, real *p, co
         hv inv = 1 / sum;
         for (int v = 0; v < NV; v++) x[v] *= inv;
     } else if (e->kind == HMM_DSOFTMAX) {
-        hv pv[4], dot = {0};
+        hv pv[HMM_ROW_VECS], dot = {0};
         for (int v = 0; v < NV; v++) {
             pv[v] = (hv){0};
             if ((v + 1) * HV <= width) hv_load(&pv[v], pr + v * HV);
@@ -224,11 +226,11 @@ HMM_INLINE void outer_block(int R, int NV, const real *A, int64_t lda, const rea
                             int64_t ldbt, int K, real *P, int64_t ldp, int c0, int width,
                             real alpha, const hmm_epi *e, int row0)
 {
-    hv acc[4][4];
+    hv acc[4][HMM_ROW_VECS];
     for (int r = 0; r < R; r++)
         for (int v = 0; v < NV; v++) acc[r][v] = (hv){0};
     for (int k = 0; k < K; k++) {
-        hv b[4];
+        hv b[HMM_ROW_VECS];
         for (int v = 0; v < NV; v++) hv_load(&b[v], BT + k * ldbt + c0 + v * HV);
         for (int r = 0; r < R; r++) {
             real a = A[r * lda + k];
@@ -256,7 +258,7 @@ HMM_INLINE void outer_block(int R, int NV, const real *A, int64_t lda, const rea
 /* P[i, c] = alpha sum_k A[i lda + k] BT[k ldbt + c] for i < rows, k < K, and c below
  * cols(i1 - 1) for the row block [i0, i1): cols is S for every row, or a causal row's
  * bound (attention.c's causal_cols); the rest of a row is left as it was, or 0 with
- * an epilogue e (NULL: HMM_STORE; others need width <= 4 HV). P's rows are `width`
+ * an epilogue e (NULL: HMM_STORE; others need width <= HMM_ROW_VECS HV). P's rows are `width`
  * long (width <= ldbt, BT padded with zeros to whole vectors). */
 static void hmm_outer(int rows, int K, const real *A, int64_t lda, const real *BT, int64_t ldbt,
                       real *P, int64_t ldp, int width, int (*cols)(const void *, int),
@@ -269,7 +271,7 @@ static void hmm_outer(int rows, int K, const real *A, int64_t lda, const real *B
         int n = i + 4 <= rows ? 4 : 1, end = cols ? cols(ctx, i + n - 1) : width;
         const real *a = A + i * lda;
         real *p = P + i * ldp;
-        for (int c0 = 0; c0 < end; c0 += 4 * HV) {
+        for (int c0 = 0; c0 < end; c0 += HMM_ROW_VECS * HV) {
             int nv = (end - c0 + HV - 1) / HV;
             if (n == 4) {
                 HMM_OUTER(4, a, lda, BT, ldbt, K, p, ldp, c0, width, alpha, e, i)
