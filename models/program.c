@@ -273,8 +273,9 @@ static int compile_binary(cc *c, const tg_expr *e, val *v)
     if (e->op == '+' && last && last->fn == F_AUTO_MM && last->n_src <= 3 && !last->res &&
         !a.is_static && !a.t && !b.is_static && !b.t && b.slot == last->dst[0] &&
         e->b->kind != TG_EX_NAME && a.slot != last->dst[0]) {
-        int src[4] = {last->src[0], last->src[1], last->src[2], a.slot}, ns = last->n_src + 1;
-        if (ns == 3) src[2] = a.slot;
+        int src[4], ns = last->n_src + 1; /* the product's 2 or 3 sources, then x */
+        for (int i = 0; i < last->n_src; i++) src[i] = last->src[i];
+        src[ns - 1] = a.slot;
         if (set_src(c, last, ns, src)) return -1;
         last->res = 1;
         *v = (val){.slot = last->dst[0]};

@@ -49,6 +49,10 @@ typedef struct geo {
     int64_t ms[4];  /* its strides over (b, h, t, s); 0 where it broadcasts */
 } geo;
 
+/* S rounded up to 16, a multiple of a vector's lanes in float and in double (saved()
+ * is compiled once, so it cannot use HV) */
+static int key_pad(int S) { return (S + 15) / 16 * 16; }
+
 static void get_geo(const tg_node *n, geo *g)
 {
     const tg_tensor *q = n->in[0], *k = n->in[1];
@@ -64,7 +68,7 @@ static void get_geo(const tg_node *n, geo *g)
     g->d = g->C / g->NH;
     g->causal = n->a.i[1];
     g->hd = g->d % HV == 0 && g->d / HV <= HMM_MAX_HD ? g->d / HV : 0;
-    g->sp = (g->S + 15) / 16 * 16;
+    g->sp = key_pad(g->S);
     g->fuse = g->hd && n->n_in <= 3 && g->S <= HMM_ROW_VECS * HV;
     g->scale = n->a.f != 0 ? (real)n->a.f : 1 / sqrt((real)g->d);
     g->M = NULL;
@@ -88,7 +92,8 @@ static const real *mask_row(const geo *g, int b, int h, int t)
 }
 
 /* The columns a causal row t computes: t + 1 rounded up to whole vectors (at most S);
- * the causally masked ones among them hold -1e9, whose exp is exactly 0. */
+ * the causally masked ones among them hold -1e9 in mask_softmax (0 in the fused
+ * softmax of ops/headmm.h), whose exp is exactly 0. */
 static inline int causal_cols(const geo *g, int t)
 {
     if (!g->causal || t + 1 >= g->S) return g->S;
@@ -189,7 +194,9 @@ static void pair_backward(const geo *g, const real *Q, const real *K, const real
     int64_t kc = g->kc, vc = g->vc;
     const real *p = P + l * T * S;
     real *dS = X, *VT = X + (int64_t)T * S;
-    /* without a padding mask a causal P is lower triangular: dV's row s takes t >= s */
+    /* Without a padding mask a causal P is lower triangular: dV's row s takes t >= s.
+     * dS is, with or without a mask (zeroed past t below, or in the fused epilogue), so
+     * dQ's row t takes s <= t and dK's row s takes t >= s. */
     int lower = g->causal ? HMM_LOWER : HMM_ALL, upper = g->causal ? HMM_UPPER : HMM_ALL;
     if (dV) {
         if (g->hd)
@@ -238,9 +245,19 @@ void TG_K(attention_forward)(tg_node *n)
     real *Y = n->out->data, *P = n->saved;
     int64_t L = (int64_t)g.B * g.NH, TS = (int64_t)g.T * g.S;
     int64_t xs = scratch_per_thread(TS, g.d, g.sp);
-    P[L * TS] = (real)omp_get_max_threads(); /* what saved() sized the scratch for */
+    /* saved() ran just before this (ops/apply.c), for this many threads' scratch; kept
+     * for backward. Inside another parallel region (a trainer's shard) the pairs run
+     * on the caller's thread, in the first slot: that thread's number may be past the
+     * count saved() saw. */
+    int nt = omp_get_max_threads();
+    P[L * TS] = (real)nt;
     real *X = P + L * TS + 1;
-    TG_PARALLEL_FOR(l, L, L * TS, pair_forward(&g, Q, K, V, Y, P, X + xs * omp_get_thread_num(), l));
+    if (L < 2 || L * TS <= TG_PAR_MIN || omp_in_parallel() || nt == 1) {
+        for (int64_t l = 0; l < L; l++) pair_forward(&g, Q, K, V, Y, P, X, l);
+        return;
+    }
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t l = 0; l < L; l++) pair_forward(&g, Q, K, V, Y, P, X + xs * omp_get_thread_num(), l);
 }
 
 static real *grad_of(tg_tensor *x) { return x->requires_grad ? x->grad : NULL; }
@@ -319,7 +336,7 @@ static int64_t saved(const tg_node *n)
 {
     const tg_tensor *q = n->in[0], *k = n->in[1];
     int64_t TS = (int64_t)q->shape[1] * k->shape[1];
-    int64_t d = (n->a.i[2] ? q->shape[2] / 3 : q->shape[2]) / n->a.i[0], sp = (k->shape[1] + 15) / 16 * 16;
+    int64_t d = (n->a.i[2] ? q->shape[2] / 3 : q->shape[2]) / n->a.i[0], sp = key_pad(k->shape[1]);
     return (int64_t)q->shape[0] * n->a.i[0] * TS + 1 + scratch_per_thread(TS, d, sp) * omp_get_max_threads();
 }
 
@@ -347,6 +364,12 @@ static const tg_op_test tests[] = {
     {"heads of 8, padding mask, S != T: headmm.h's kernels, softmax apart", 4,
      {{3, {2, 3, 16}, -1, 1}, {3, {2, 5, 16}, -1, 1}, {3, {2, 5, 16}, -1, 1}, {4, {2, 1, 1, 5}, 0, 0}},
      {.i = {2, 0}}},
+    {"heads of 16 (one vector of floats, two of doubles), causal, softmax fused", 3,
+     {{3, {1, 5, 32}, -1, 1}, {3, {1, 5, 32}, -1, 1}, {3, {1, 5, 32}, -1, 1}}, {.i = {2, 1}}},
+    {"heads of 16, not causal, T < S, softmax fused", 3,
+     {{3, {2, 3, 32}, -1, 1}, {3, {2, 7, 32}, -1, 1}, {3, {2, 7, 32}, -1, 1}}, {.i = {2, 0}}},
+    {"heads of 8, causal, S = 33 (past one pass of doubles): softmax apart", 3,
+     {{3, {1, 3, 8}, -1, 1}, {3, {1, 33, 8}, -1, 1}, {3, {1, 33, 8}, -1, 1}}, {.i = {1, 1}}},
     {"a mask per head [B,NH,T,S]", 4,
      {{3, {1, 3, 6}, -1, 1}, {3, {1, 3, 6}, -1, 1}, {3, {1, 3, 6}, -1, 1}, {4, {1, 3, 3, 3}, 0, 0}},
      {.i = {3, 0}}},

@@ -3,9 +3,9 @@
  * An attention head's products are tiny (64 x 64 x 32 in the benchmark's Transformer)
  * and, when causal, triangular. A library gemm call per product spends much of its
  * time in the call, packing and edge handling (such products ran at about 100 GFLOP/s
- * against a 170 peak), and computes the masked half too. These two kernels keep a
- * block of the output in registers, as vectors of 64 bytes (HV = 16 floats or 8
- * doubles), and take a range of the reduction per block of rows, so a causal product
+ * against a 170 peak), and computes the masked half too. The two product kernels
+ * keep a block of the output in registers, as vectors of 64 bytes (HV = 16 floats or
+ * 8 doubles), and take a range of the reduction per block of rows, so a causal product
  * skips what the mask zeroes:
  *
  *   hmm_rows:  Y[i, :d] = alpha sum_j A(i, j) B[j, :d]  (+ Y[i, :d] when accumulating)
@@ -14,18 +14,25 @@
  *              BT: the transpose of a head's rows, padded to whole vectors (hmm_transpose)
  *
  * Included by ops/attention.c after ops/op.h, so `real` is float or double. The vector
- * type is GCC's vector extension (also Clang's); with -march=native it maps onto
- * AVX-512 registers, elsewhere onto several narrower ones. */
+ * type is GCC's vector extension (also Clang's). Only a build for AVX-512 has the 32
+ * vector registers of 64 bytes that the blocks need: elsewhere (TG_NATIVE=OFF, an
+ * AVX2 machine) they would spill, up to 30 times slower than the library's gemm, so
+ * HMM_MAX_HD is 0 there and attention.c takes tg_gemm. */
 #ifndef TG_HEADMM_H
 #define TG_HEADMM_H
 
+#include <assert.h>
 #include <string.h>
 
 #include "ops/vmath.h"
 
 #define HV ((int)(64 / sizeof(real)))  /* lanes of one vector */
-#define HMM_MAX_HD 4                    /* head widths up to 4 vectors: d = 16..64 floats */
-#define HMM_ROW_VECS 4                  /* hmm_outer's columns per pass, in vectors */
+#if defined(__AVX512F__)
+#define HMM_MAX_HD 4 /* head widths up to 4 vectors: d = 16..64 floats, 8..32 doubles */
+#else
+#define HMM_MAX_HD 0 /* no 64-byte registers: the kernels are never chosen */
+#endif
+#define HMM_ROW_VECS 4 /* hmm_outer's columns per pass, in vectors */
 #define HMM_INLINE static inline __attribute__((always_inline))
 
 typedef real hv __attribute__((vector_size(64)));
@@ -72,11 +79,12 @@ HMM_INLINE void rows_block(int R, int D, const real *A, int64_t ar, int64_t aj, 
         }
 }
 
-#define HMM_ROWS(R, ...)                          \
-    switch (D) {                                  \
-    case 1: rows_block(R, 1, __VA_ARGS__); break; \
-    case 2: rows_block(R, 2, __VA_ARGS__); break; \
-    case 3: rows_block(R, 3, __VA_ARGS__); break; \
+/* rows_block with R and D as constants (D: 1 to 4, a run-time value) */
+#define HMM_ROWS(R, D, ...)                        \
+    switch (D) {                                   \
+    case 1: rows_block(R, 1, __VA_ARGS__); break;  \
+    case 2: rows_block(R, 2, __VA_ARGS__); break;  \
+    case 3: rows_block(R, 3, __VA_ARGS__); break;  \
     default: rows_block(R, 4, __VA_ARGS__); break; \
     }
 
@@ -86,7 +94,7 @@ HMM_INLINE void rows_block(int R, int D, const real *A, int64_t ar, int64_t aj, 
 static void hmm_rows(int D, int rows, int J, int part, const real *A, int64_t ar, int64_t aj,
                      const real *B, int64_t ldb, real *Y, int64_t ldy, real alpha, int acc_y)
 {
-    const int R = D <= 2 ? 8 : 4; /* 16 accumulators */
+    const int R = D <= 2 ? 8 : 4; /* 8 to 16 accumulators */
     int i = 0;
     for (; i < rows; i += i + R <= rows ? R : 1) {
         int n = i + R <= rows ? R : 1;
@@ -96,12 +104,12 @@ static void hmm_rows(int D, int rows, int J, int part, const real *A, int64_t ar
         real *y = Y + i * ldy;
         if (n == R) {
             if (R == 8) {
-                HMM_ROWS(8, a, ar, aj, B, ldb, y, ldy, j0, j1, alpha, acc_y)
+                HMM_ROWS(8, D, a, ar, aj, B, ldb, y, ldy, j0, j1, alpha, acc_y)
             } else {
-                HMM_ROWS(4, a, ar, aj, B, ldb, y, ldy, j0, j1, alpha, acc_y)
+                HMM_ROWS(4, D, a, ar, aj, B, ldb, y, ldy, j0, j1, alpha, acc_y)
             }
         } else {
-            HMM_ROWS(1, a, ar, aj, B, ldb, y, ldy, j0, j1, alpha, acc_y)
+            HMM_ROWS(1, D, a, ar, aj, B, ldb, y, ldy, j0, j1, alpha, acc_y)
         }
     }
 }
@@ -126,7 +134,13 @@ typedef int64_t hvi __attribute__((vector_size(64)));
 typedef int32_t hvi __attribute__((vector_size(64)));
 #endif
 
-/* lane lists for __builtin_shufflevector (constant, as GCC and Clang need them) */
+/* Lane lists for two-source shuffles, constant as GCC and Clang need them:
+ * __builtin_shufflevector (GCC 12, Clang), or GCC's older __builtin_shuffle. */
+#if defined(__clang__) || __GNUC__ >= 12
+#define HMM_SHUFFLE(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
+#define HMM_SHUFFLE(a, b, ...) __builtin_shuffle(a, b, (hvi){__VA_ARGS__})
+#endif
 #define HMM_L8(F, k, o) F(o + 0, k), F(o + 1, k), F(o + 2, k), F(o + 3, k), F(o + 4, k), \
                         F(o + 5, k), F(o + 6, k), F(o + 7, k)
 #if TG_REAL_DOUBLE
@@ -137,24 +151,22 @@ typedef int32_t hvi __attribute__((vector_size(64)));
 #define HMM_ID(l, k) (l)
 #define HMM_XOR(l, k) ((l) ^ (k))
 
-HMM_INLINE hv hv_max(hv a, hv b)
-{
-    hvi gt = a > b;
-    return (hv)((gt & (hvi)a) | (~gt & (hvi)b));
-}
+/* lane-wise maximum (a macro: a vector passed by value would change the ABI where
+ * the build has no 64-byte registers) */
+#define HMM_MAX(a, b) ((hv)((((hvi)((a) > (b))) & (hvi)(a)) | (~((hvi)((a) > (b))) & (hvi)(b))))
 
 /* every lane the maximum, or the sum, of x's lanes: a tree of lane swaps */
 #if TG_REAL_DOUBLE
 #define HMM_FOLD(x, op)                                                  \
-    x = op(x, __builtin_shufflevector(x, x, HMM_LANES(HMM_XOR, 4)));     \
-    x = op(x, __builtin_shufflevector(x, x, HMM_LANES(HMM_XOR, 2)));     \
-    x = op(x, __builtin_shufflevector(x, x, HMM_LANES(HMM_XOR, 1)))
+    x = op(x, HMM_SHUFFLE(x, x, HMM_LANES(HMM_XOR, 4)));     \
+    x = op(x, HMM_SHUFFLE(x, x, HMM_LANES(HMM_XOR, 2)));     \
+    x = op(x, HMM_SHUFFLE(x, x, HMM_LANES(HMM_XOR, 1)))
 #else
 #define HMM_FOLD(x, op)                                                  \
-    x = op(x, __builtin_shufflevector(x, x, HMM_LANES(HMM_XOR, 8)));     \
-    x = op(x, __builtin_shufflevector(x, x, HMM_LANES(HMM_XOR, 4)));     \
-    x = op(x, __builtin_shufflevector(x, x, HMM_LANES(HMM_XOR, 2)));     \
-    x = op(x, __builtin_shufflevector(x, x, HMM_LANES(HMM_XOR, 1)))
+    x = op(x, HMM_SHUFFLE(x, x, HMM_LANES(HMM_XOR, 8)));     \
+    x = op(x, HMM_SHUFFLE(x, x, HMM_LANES(HMM_XOR, 4)));     \
+    x = op(x, HMM_SHUFFLE(x, x, HMM_LANES(HMM_XOR, 2)));     \
+    x = op(x, HMM_SHUFFLE(x, x, HMM_LANES(HMM_XOR, 1)))
 #endif
 #define HMM_ADD(a, b) ((a) + (b))
 
@@ -166,7 +178,7 @@ HMM_INLINE void hv_exp(hv *x)
     memcpy(x, l, sizeof l);
 }
 
-/* p[0, width - c0) = o's lanes: a whole vector, or the part before the row's end */
+/* p[0, min(n, HV)) = o's first lanes: a whole vector, or the part before a row's end */
 HMM_INLINE void hv_store_part(real *p, const hv *o, int n)
 {
     if (n >= HV) {
@@ -188,13 +200,15 @@ HMM_INLINE void row_epilogue(int NV, hv *x, const hmm_epi *e, int t, real *p, co
     hvi ok[HMM_ROW_VECS];
     for (int v = 0; v < NV; v++) ok[v] = lane + v * HV < lim;
     if (e->kind == HMM_SOFTMAX) {
-        const hv ninf = (hv){0} - (real)INFINITY;
-        hv m = ninf, sum = {0};
+        /* masked lanes: a finite "minus infinity", whose exp is exactly 0 (also with
+         * -ffinite-math-only) */
+        const hv low = (hv){0} - (real)1e30;
+        hv m = low, sum = {0};
         for (int v = 0; v < NV; v++) {
-            x[v] = (hv)((ok[v] & (hvi)x[v]) | (~ok[v] & (hvi)ninf)); /* exp(-inf) = 0 */
-            m = hv_max(m, x[v]);
+            x[v] = (hv)((ok[v] & (hvi)x[v]) | (~ok[v] & (hvi)low));
+            m = HMM_MAX(m, x[v]);
         }
-        HMM_FOLD(m, hv_max);
+        HMM_FOLD(m, HMM_MAX);
         for (int v = 0; v < NV; v++) {
             x[v] -= m;
             hv_exp(&x[v]);
@@ -247,7 +261,8 @@ HMM_INLINE void outer_block(int R, int NV, const real *A, int64_t lda, const rea
     }
 }
 
-#define HMM_OUTER(R, ...)                           \
+/* outer_block with R and NV as constants (NV: 1 to 4, a run-time value) */
+#define HMM_OUTER(R, nv, ...)                       \
     switch (nv) {                                   \
     case 1: outer_block(R, 1, __VA_ARGS__); break;  \
     case 2: outer_block(R, 2, __VA_ARGS__); break;  \
@@ -257,15 +272,17 @@ HMM_INLINE void outer_block(int R, int NV, const real *A, int64_t lda, const rea
 
 /* P[i, c] = alpha sum_k A[i lda + k] BT[k ldbt + c] for i < rows, k < K, and c below
  * cols(i1 - 1) for the row block [i0, i1): cols is S for every row, or a causal row's
- * bound (attention.c's causal_cols); the rest of a row is left as it was, or 0 with
- * an epilogue e (NULL: HMM_STORE; others need width <= HMM_ROW_VECS HV). P's rows are `width`
- * long (width <= ldbt, BT padded with zeros to whole vectors). */
+ * bound (attention.c's causal_cols), rounded up to whole vectors; with HMM_STORE (e
+ * NULL) the rest of a row is left as it was; the other epilogues need the row whole
+ * (width <= HMM_ROW_VECS HV) and write the rest 0. P's rows are `width` long (width
+ * <= ldbt, BT padded with zeros to whole vectors). */
 static void hmm_outer(int rows, int K, const real *A, int64_t lda, const real *BT, int64_t ldbt,
                       real *P, int64_t ldp, int width, int (*cols)(const void *, int),
                       const void *ctx, real alpha, const hmm_epi *e)
 {
     static const hmm_epi store = {HMM_STORE, 0, NULL};
     if (!e) e = &store;
+    assert(e->kind == HMM_STORE || width <= HMM_ROW_VECS * HV);
     int i = 0;
     for (; i < rows; i += i + 4 <= rows ? 4 : 1) {
         int n = i + 4 <= rows ? 4 : 1, end = cols ? cols(ctx, i + n - 1) : width;
@@ -274,9 +291,9 @@ static void hmm_outer(int rows, int K, const real *A, int64_t lda, const real *B
         for (int c0 = 0; c0 < end; c0 += HMM_ROW_VECS * HV) {
             int nv = (end - c0 + HV - 1) / HV;
             if (n == 4) {
-                HMM_OUTER(4, a, lda, BT, ldbt, K, p, ldp, c0, width, alpha, e, i)
+                HMM_OUTER(4, nv, a, lda, BT, ldbt, K, p, ldp, c0, width, alpha, e, i)
             } else {
-                HMM_OUTER(1, a, lda, BT, ldbt, K, p, ldp, c0, width, alpha, e, i)
+                HMM_OUTER(1, nv, a, lda, BT, ldbt, K, p, ldp, c0, width, alpha, e, i)
             }
         }
     }
@@ -293,8 +310,8 @@ static void hmm_outer(int rows, int K, const real *A, int64_t lda, const real *B
     _Pragma("GCC unroll 16") for (int i = 0; i < HV; i++)                            \
         if (!(i & (k))) {                                                            \
             hv a_ = x[i], b_ = x[i + (k)];                                           \
-            x[i] = __builtin_shufflevector(a_, b_, HMM_LANES(HMM_LO, k));            \
-            x[i + (k)] = __builtin_shufflevector(a_, b_, HMM_LANES(HMM_HI, k));      \
+            x[i] = HMM_SHUFFLE(a_, b_, HMM_LANES(HMM_LO, k));                        \
+            x[i + (k)] = HMM_SHUFFLE(a_, b_, HMM_LANES(HMM_HI, k));                  \
         }
 
 HMM_INLINE void hv_transpose(hv *x)

@@ -4,6 +4,7 @@
  * float64 at small sizes, and to 1e-5 (relative to the largest value) in float32 at
  * the benchmark's sizes, where the products go to the fast backend and the (batch,
  * head) pairs across threads. Self- and cross-attention, with and without masks. */
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,6 +96,32 @@ static void compare(tg_dtype dt, cfg c, double tol)
     free(a), free(b);
 }
 
+/* The op recorded inside another parallel region with more threads than the
+ * thread count it sizes its scratch by (a trainer's shards are such a region): each
+ * thread's result equals the one recorded alone (ASan, in CI, would see a write past
+ * the scratch). */
+static void nested(void)
+{
+    cfg c = {2, 64, 64, 128, 4, 1, 0, 0}; /* 2 x 4 pairs of 64 x 64: pairs run inline */
+    int64_t n = 2 * (int64_t)c.B * c.C * (c.T + c.S);
+    double *ref = malloc(sizeof *ref * n), *got[2] = {malloc(sizeof *ref * n), malloc(sizeof *ref * n)};
+    int64_t nr = run(TG_F32, &c, 1, ref), ng[2] = {0, 0};
+    int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+#pragma omp parallel num_threads(2)
+    {
+        int i = omp_get_thread_num();
+        ng[i] = run(TG_F32, &c, 1, got[i]);
+    }
+    omp_set_num_threads(threads);
+    double diff = 0;
+    for (int i = 0; i < 2; i++)
+        for (int64_t j = 0; j < n && ng[i] == nr; j++) diff = fmax(diff, fabs(got[i][j] - ref[j]));
+    printf("inside a parallel region of 2 threads: max difference %.3g\n", diff);
+    CHECK(nr == n && ng[0] == n && ng[1] == n && diff == 0);
+    free(ref), free(got[0]), free(got[1]);
+}
+
 int main(void)
 {
     compare(TG_F64, (cfg){2, 5, 5, 8, 2, 1, 2, 0}, 1e-12);  /* a Transformer block's */
@@ -120,5 +147,25 @@ int main(void)
     compare(TG_F32, (cfg){2, 19, 19, 128, 2, 1, 19, 0}, 1e-5);
     compare(TG_F32, (cfg){2, 40, 23, 32, 1, 1, 0, 0}, 1e-5);
     compare(TG_F32, (cfg){2, 9, 30, 64, 2, 1, 3, 0}, 1e-5);
+    /* the softmax fused into the score kernel (no mask tensor, S <= 64 floats or 32
+     * doubles): causal or not, T below and above S, heads of 1 to 4 vectors */
+    compare(TG_F32, (cfg){2, 20, 37, 64, 4, 0, 0, 0}, 1e-5);
+    compare(TG_F64, (cfg){2, 7, 13, 32, 2, 0, 0, 0}, 1e-12);
+    compare(TG_F32, (cfg){2, 9, 30, 32, 2, 1, 0, 0}, 1e-5);
+    compare(TG_F64, (cfg){2, 5, 13, 16, 2, 1, 0, 0}, 1e-12);
+    compare(TG_F32, (cfg){2, 21, 45, 96, 2, 1, 0, 0}, 1e-5);
+    compare(TG_F32, (cfg){2, 19, 50, 128, 2, 0, 0, 0}, 1e-5);
+    compare(TG_F64, (cfg){2, 13, 13, 32, 2, 1, 0, 0}, 1e-12);
+    compare(TG_F64, (cfg){2, 9, 30, 64, 2, 1, 0, 0}, 1e-12);
+    /* more keys than one pass holds: scores in several passes of columns, then the
+     * softmax apart; and whole rows masked with T > S > 64 */
+    compare(TG_F32, (cfg){2, 70, 70, 64, 2, 1, 0, 0}, 1e-5);
+    compare(TG_F32, (cfg){1, 3, 130, 64, 1, 0, 0, 0}, 1e-5);
+    compare(TG_F32, (cfg){2, 65, 65, 32, 2, 1, 0, 0}, 1e-5);
+    compare(TG_F64, (cfg){2, 33, 33, 16, 2, 1, 0, 0}, 1e-12);
+    compare(TG_F64, (cfg){2, 20, 41, 48, 2, 0, 0, 0}, 1e-12);
+    compare(TG_F32, (cfg){8, 70, 70, 128, 2, 1, 0, 0}, 1e-5);
+    compare(TG_F32, (cfg){2, 80, 70, 64, 2, 1, 70, 0}, 1e-5);
+    nested();
     return tg_test_end();
 }

@@ -288,9 +288,10 @@ static void shared_inputs(void)
     /* (c) packed attention on one [B,T,3C] tensor passed as q, k and v: its fresh
      * gradient is written block by block, each element once (no NaN left), and equals
      * the sum of the three gradients of separate copies. Heads of 2 (the library's
-     * gemm) and of 8 (ops/headmm.h's kernels, whose vectors hold 8 doubles). */
-    for (int size = 0; size < 2; size++) {
-        int T = size ? 5 : 3, width = size ? 48 : 12, n = 2 * T * width;
+     * gemm), of 8 (ops/headmm.h's kernels, whose vectors hold 8 doubles; causal) and
+     * of 32 (4 vectors; not causal, 40 keys: the softmax apart). */
+    for (int size = 0; size < 3; size++) {
+        int T = (int[]){3, 5, 40}[size], width = (int[]){12, 48, 192}[size], n = 2 * T * width;
         tg_tensor *X = tg_tensor_new(TG_F64, 3, (int[]){2, T, width}, 1, &err);
         for (int i = 0; i < n; i++) tg_tensor_set(X, i, 0.05 * ((i * 7) % 13) - 0.3);
         double *gx[2] = {malloc(sizeof(double) * n), malloc(sizeof(double) * n)};
@@ -298,7 +299,7 @@ static void shared_inputs(void)
             tg_tape_reset(t);
             tg_tensor_zero_grad(X);
             tg_tensor *q = tg_scale(t, X, 1), *k = shared ? q : tg_scale(t, X, 1), *v = shared ? q : tg_scale(t, X, 1);
-            tg_attrs aa = {.i = {2, 1, 1}};
+            tg_attrs aa = {.i = {2, size < 2, 1}};
             tg_tensor *y = tg_op_apply(t, TG_OP_ATTENTION, 3, (tg_tensor *[]){q, k, v}, &aa);
             l = tg_sum(t, tg_mul(t, y, y), TG_AXIS_ALL);
             CHECK(l && tg_tape_backward(t, l) == TG_OK);
