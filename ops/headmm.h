@@ -27,8 +27,9 @@
 #include "ops/vmath.h"
 
 #define HV ((int)(64 / sizeof(real)))  /* lanes of one vector */
+#define HMM_HD_CAP 4 /* the kernels' head widths: up to 4 vectors (16..64 floats, 8..32 doubles) */
 #if defined(__AVX512F__)
-#define HMM_MAX_HD 4 /* head widths up to 4 vectors: d = 16..64 floats, 8..32 doubles */
+#define HMM_MAX_HD HMM_HD_CAP /* the widths attention.c gives them */
 #else
 #define HMM_MAX_HD 0 /* no 64-byte registers: the kernels are never chosen */
 #endif
@@ -52,7 +53,7 @@ enum { HMM_ALL, /* j in [0, J) */
 HMM_INLINE void rows_block(int R, int D, const real *A, int64_t ar, int64_t aj, const real *B,
                            int64_t ldb, real *Y, int64_t ldy, int j0, int j1, real alpha, int acc_y)
 {
-    hv acc[8][HMM_MAX_HD];
+    hv acc[8][HMM_HD_CAP];
     for (int r = 0; r < R; r++)
         for (int v = 0; v < D; v++) acc[r][v] = (hv){0};
     /* row r's coefficients from one of three pointers, at 0, ar or 2 ar past it: x86
@@ -60,7 +61,7 @@ HMM_INLINE void rows_block(int R, int D, const real *A, int64_t ar, int64_t aj, 
     const real *a0 = A + j0 * aj, *a3 = R > 3 ? a0 + 3 * ar : a0, *a6 = R > 6 ? a0 + 6 * ar : a0;
     const real *b = B + j0 * ldb;
     for (int j = j0; j < j1; j++, a0 += aj, a3 += aj, a6 += aj, b += ldb) {
-        hv bv[HMM_MAX_HD];
+        hv bv[HMM_HD_CAP];
         for (int v = 0; v < D; v++) hv_load(&bv[v], b + v * HV);
         for (int r = 0; r < R; r++) {
             real a = (r < 3 ? a0 : r < 6 ? a3 : a6)[(r % 3) * ar];
