@@ -625,6 +625,12 @@ tg_tensor *tg_program_run_one(tg_program *p, tg_tape *t, const tg_instr *in, tg_
             if (k == 0) return rfail(p, t, in, e, "division by zero"), NULL;
             k = 1 / k;
         }
+        for (int i = 0; i < 2; i++) /* a .T folded into the product: as the '.T' op says */
+            if ((i ? in->tb : in->ta) && src[i]->ndim < 2) {
+                char s[64];
+                rfail(p, t, in, e, "'.T' needs at least 2 dims, got %s", tg_shape_str(src[i], s, sizeof s));
+                return NULL;
+            }
         int bmm = src[1]->ndim > 2, N = src[1]->ndim < 1 ? 0 : src[1]->shape[src[1]->ndim - 1 - in->tb];
         tg_tensor *res = in->res ? src[in->n_src - 1] : NULL;
         tg_tensor *bias = in->n_src - in->res > 2 ? src[2] : NULL;
