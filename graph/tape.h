@@ -116,7 +116,19 @@ typedef struct tg_tape {
     tg_wgrad *wgrads;  /* this step's deferred weight gradients (arena) */
     size_t free_bytes[64]; /* recycled gradient buffers, one LIFO list per size */
     void *free_head[64];
+    struct tg_profile *profile; /* non-NULL: each kernel's time is added to it (the
+                                   caller's, zeroed by it); off by default */
 } tg_tape;
+
+/* Seconds spent in the kernels of each op (indexed by tg_op_id), forward and backward,
+ * and the calls; slot TG_PROFILE_WGRAD: the deferred weight-gradient products that
+ * backward runs at its end. Summed over every step the tape runs while set. */
+#define TG_PROFILE_SLOTS 64
+#define TG_PROFILE_WGRAD (TG_PROFILE_SLOTS - 1)
+typedef struct tg_profile {
+    double fwd_s[TG_PROFILE_SLOTS], bwd_s[TG_PROFILE_SLOTS];
+    int64_t fwd_n[TG_PROFILE_SLOTS], bwd_n[TG_PROFILE_SLOTS];
+} tg_profile;
 
 /* A new, empty tape whose real-valued step tensors have `dtype` (TG_F32 to train,
  * TG_F64 to check gradients). NULL and err filled on failure. Free with tg_tape_free. */

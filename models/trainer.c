@@ -412,8 +412,17 @@ fail:
     return err->code ? err->code : (tg_status)TG_ERR_CONFIG;
 }
 
+tg_status tg_trainer_profile(tg_trainer *t, tg_error *err)
+{
+    if (!t->prof && !(t->prof = tg_calloc((size_t)t->n_shards, sizeof *t->prof)))
+        return tg_error_set(err, TG_ERR_NOMEM, "out of memory for the profile");
+    for (int s = 0; s < t->n_shards; s++) t->tapes[s]->profile = &t->prof[s];
+    return TG_OK;
+}
+
 void tg_trainer_free(tg_trainer *t)
 {
+    tg_free(t->prof);
     for (int s = 0; s < TG_MAX_SHARDS; s++) {
         if (t->tapes[s] == t->tape) t->tape = NULL;
         tg_tape_free(t->tapes[s]);
@@ -529,6 +538,7 @@ static tg_status shard_pass(tg_trainer *t, const tg_batch *b, tg_tensor *const *
         a[s] = W[0] < 0 ? 1 : Wt > 0 ? W[s] / Wt : 1.0 / ns;
         if (a[s] != 0) *lv += a[s] * L[s];
     }
+    double t0 = t->prof ? omp_get_wtime() : 0;
     for (int i = 0; backward && ns > 1 && i < t->model.n_params; i++) {
         tg_tensor *p = t->model.params[i].t;
         float *g0 = p->grad;
@@ -545,6 +555,7 @@ static tg_status shard_pass(tg_trainer *t, const tg_batch *b, tg_tensor *const *
             }
         }
     }
+    if (t->prof && backward) t->prof_sum_s += omp_get_wtime() - t0;
     return TG_OK;
 }
 
@@ -670,6 +681,7 @@ tg_status tg_trainer_run(tg_trainer *t, volatile sig_atomic_t *stop, tg_event_fn
             tg_model_loss(&t->model, t->tape, b, &run, err);
             return numeric_failure(t, "loss", lv, err);
         }
+        double t_opt = t->prof ? omp_get_wtime() : 0;
         norm = tg_optim_grad_norm(&t->opt);
         if (!isfinite(norm)) { /* again, keeping every gradient, to find where it broke */
             reset_tapes(t);
@@ -683,6 +695,7 @@ tg_status tg_trainer_run(tg_trainer *t, volatile sig_atomic_t *stop, tg_event_fn
         }
         double lr = tg_optim_lr(&tc->opt, t->step);
         tg_optim_step(&t->opt, t->step);
+        if (t->prof) t->prof_opt_s += omp_get_wtime() - t_opt;
         store_carry(t, t->carry, b->B);
         reset_tapes(t);
         t->step++;

@@ -77,6 +77,10 @@ typedef struct tg_trainer {
     double *log;            /* rows of 7: step, loss, val, lr, grad norm, tokens/s, elapsed */
     double log_sum;         /* training losses since the last row, and their count: kept in */
     int64_t log_n;          /* checkpoints, so the first row after a resume is the same mean */
+    /* tg_trainer_profile: each shard's kernel times (its tape's tg_profile), and the
+     * seconds spent summing the shards' gradients and in the optimizer (norm, step) */
+    tg_profile *prof;
+    double prof_sum_s, prof_opt_s;
 } tg_trainer;
 
 /* When the config's model takes tokens and leaves model.input.vocab out, writes
@@ -91,6 +95,10 @@ const char *tg_vocab_override(const tg_cfg *c, const tg_dataset *d, char *buf, i
 tg_status tg_trainer_init(tg_trainer *t, const char *config_path, const char *resume_dir,
                           const char *const *sets, int n_sets, tg_error *err);
 void tg_trainer_free(tg_trainer *t);
+
+/* From now on, times every kernel of every shard's tape (t->prof[0 .. n_shards)) and
+ * the steps' gradient sum and optimizer: for `train --profile`. TG_OK or TG_ERR_NOMEM. */
+tg_status tg_trainer_profile(tg_trainer *t, tg_error *err);
 
 /* Trains until tc.steps, or until *stop becomes non-zero (then a checkpoint is written
  * and t->interrupted set). Reports the loss before any update first (TG_EV_START).

@@ -8,6 +8,8 @@
 #include "graph/arena.h"
 #include "ops/op.h"
 
+_Static_assert(TG_OP_COUNT < TG_PROFILE_WGRAD, "tg_profile needs a slot per op and one more");
+
 const char *tg_op_name(tg_op_id op)
 {
     return (op >= 0 && op < TG_OP_COUNT) ? tg_op_registry[op]->name : "?";
@@ -129,7 +131,14 @@ tg_tensor *tg_op_apply(tg_tape *t, tg_op_id op, int n_in, tg_tensor *const *in,
         if (ns > 0 && !(n->saved = tg_tape_alloc(t, (size_t)ns * esize))) return NULL;
     }
     int k = dtype == TG_F64;
-    if (d->forward[k]) d->forward[k](n);
+    if (d->forward[k] && t->profile) {
+        double t0 = omp_get_wtime();
+        d->forward[k](n);
+        t->profile->fwd_s[op] += omp_get_wtime() - t0;
+        t->profile->fwd_n[op]++;
+    } else if (d->forward[k]) {
+        d->forward[k](n);
+    }
 
     if (needs_grad && !t->no_grad && d->backward[k]) {
         out->requires_grad = 1;

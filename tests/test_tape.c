@@ -219,8 +219,36 @@ static void test_in_place(void)
     CHECK(n0 == 0 && n1 == 3); /* gelu's, the layer norm's and the fused op's input a */
 }
 
+/* tg_tape.profile counts each kernel once per call, forward and backward, by op; a
+ * step run without it adds nothing */
+static void test_profile(void)
+{
+    tg_error err = {0};
+    tg_tape *t = tg_tape_new(TG_F64, &err);
+    tg_profile prof = {0};
+    tg_tensor *a = param(2), *b = param(-3), *c = param(5);
+    t->profile = &prof;
+    for (int step = 0; step < 3; step++) {
+        if (step == 2) t->profile = NULL;
+        tg_tensor *y = tg_tanh(t, tg_add(t, tg_mul(t, a, b), c)); /* two steps: profiled */
+        CHECK(tg_tape_backward(t, y) == TG_OK);
+        tg_tape_reset(t);
+    }
+    CHECK(prof.fwd_n[TG_OP_MUL] == 2 && prof.fwd_n[TG_OP_ADD] == 2 && prof.fwd_n[TG_OP_TANH] == 2);
+    CHECK(prof.bwd_n[TG_OP_MUL] == 2 && prof.bwd_n[TG_OP_ADD] == 2 && prof.bwd_n[TG_OP_TANH] == 2);
+    int64_t others = 0;
+    for (int i = 0; i < TG_PROFILE_SLOTS; i++) {
+        CHECK(prof.fwd_s[i] >= 0 && prof.bwd_s[i] >= 0);
+        if (i != TG_OP_MUL && i != TG_OP_ADD && i != TG_OP_TANH) others += prof.fwd_n[i] + prof.bwd_n[i];
+    }
+    CHECK(others == 0);
+    tg_tape_free(t);
+    tg_tensor_free(a), tg_tensor_free(b), tg_tensor_free(c);
+}
+
 int main(void)
 {
+    test_profile();
     test_hand_over();
     test_in_place();
     test_abc();

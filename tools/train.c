@@ -11,6 +11,7 @@
 
 #include "models/trainer.h"
 #include "ops/gemm.h"
+#include "ops/ops.h"
 
 #define MAX_SETS 128
 
@@ -22,6 +23,8 @@ static const char *USAGE =
     "  --resume DIR     continue the run in DIR from its last checkpoint\n"
     "  --set K=V        override a config value, e.g. --set train.steps=0 (evaluate only)\n"
     "  --quiet          no progress, only errors and the final line\n"
+    "  --profile        at the end, the time spent in each op's kernels (forward and\n"
+    "                   backward, summed over the threads) and in the optimizer\n"
     "  --version        print the version\n"
     "Writes RUN_DIR (run.dir, default runs/<config name>): config.yaml, log.csv, loss.svg,\n"
     "checkpoint.safetensors. Ctrl-C finishes the step, writes a checkpoint and exits 130.\n"
@@ -86,15 +89,57 @@ static void on_event(void *ctx, const tg_event *e)
     fflush(stdout);
 }
 
+/* The time in each op's kernels, summed over the shards' threads, largest first; then
+ * the gradient sum across threads and the optimizer. */
+static void print_profile(const tg_trainer *t, int64_t steps)
+{
+    typedef struct { const char *name; int64_t calls; double f, b; int step; } row; /* step: once a step */
+    row r[TG_PROFILE_SLOTS + 2];
+    int n = 0;
+    double total = 0;
+    for (int op = 0; op < TG_PROFILE_SLOTS; op++) {
+        if (op >= TG_OP_COUNT && op != TG_PROFILE_WGRAD) continue;
+        row x = {op == TG_PROFILE_WGRAD ? "matmul (deferred weight gradients)" : tg_op_name((tg_op_id)op), 0, 0, 0, 0};
+        for (int s = 0; s < t->n_shards; s++) {
+            const tg_profile *p = &t->prof[s];
+            x.calls += p->fwd_n[op] + p->bwd_n[op];
+            x.f += p->fwd_s[op], x.b += p->bwd_s[op];
+        }
+        if (x.calls) r[n++] = x, total += x.f + x.b;
+    }
+    r[n++] = (row){"gradients summed across threads", steps, 0, t->prof_sum_s, 1};
+    r[n++] = (row){"optimizer (gradient norm, update)", steps, 0, t->prof_opt_s, 1};
+    total += t->prof_sum_s + t->prof_opt_s;
+    for (int i = 1; i < n; i++) /* largest first */
+        for (int j = i; j > 0 && r[j].f + r[j].b > r[j - 1].f + r[j - 1].b; j--) {
+            row x = r[j];
+            r[j] = r[j - 1], r[j - 1] = x;
+        }
+    printf("profile: %lld steps on %d thread%s; kernel time summed over the threads\n", (long long)steps,
+           t->n_shards, t->n_shards == 1 ? "" : "s");
+    printf("  %-36s %9s %12s %12s %12s %7s\n", "op", "calls", "forward ms", "backward ms", "total ms", "share");
+    for (int i = 0; i < n; i++) {
+        double all = r[i].f + r[i].b, share = total > 0 ? 100 * all / total : 0.0;
+        if (r[i].step)
+            printf("  %-36s %9lld %12s %12s %12.1f %6.1f%%\n", r[i].name, (long long)r[i].calls, "-", "-", 1e3 * all,
+                   share);
+        else
+            printf("  %-36s %9lld %12.1f %12.1f %12.1f %6.1f%%\n", r[i].name, (long long)r[i].calls, 1e3 * r[i].f,
+                   1e3 * r[i].b, 1e3 * all, share);
+    }
+    printf("  %-36s %9s %12s %12s %12.1f\n", "total", "", "", "", 1e3 * total);
+}
+
 int main(int argc, char **argv)
 {
     const char *config = NULL, *resume = NULL, *sets[MAX_SETS];
-    int n_sets = 0, quiet = 0;
+    int n_sets = 0, quiet = 0, profile = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return fputs(USAGE, stdout), 0;
         if (!strcmp(a, "--version")) return printf("tapegrad train %s (matmul: %s)\n", TG_VERSION, tg_gemm_backend()), 0;
         if (!strcmp(a, "--quiet")) { quiet = 1; continue; }
+        if (!strcmp(a, "--profile")) { profile = 1; continue; }
         if (!v) return fprintf(stderr, "train: missing value after %s\n%s", a, USAGE), 1;
         if (!strcmp(a, "--config")) config = v;
         else if (!strcmp(a, "--resume")) resume = v;
@@ -128,7 +173,14 @@ int main(int argc, char **argv)
         printf("%s: %lld parameters, data %s%s, run dir %s\n", resume ? resume : config, (long long)n_par,
                t.data.source, t.data.vocab ? "" : " (vectors)", t.tc.run_dir);
     ui u = {isatty(2) && !quiet, quiet, NAN};
+    if (profile && tg_trainer_profile(&t, &err)) {
+        fprintf(stderr, "%s\n", tg_error_format(&err, msg, sizeof msg));
+        tg_trainer_free(&t);
+        return 1;
+    }
+    int64_t step0 = t.step;
     tg_status st = tg_trainer_run(&t, &stop_flag, on_event, &u, &err);
+    if (profile) print_profile(&t, t.step - step0);
     int code = 0;
     if (st) {
         if (u.tty) fprintf(stderr, "\n");
