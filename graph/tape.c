@@ -237,22 +237,17 @@ tg_status tg_tape_backward(tg_tape *t, tg_tensor *loss)
                 if (raw) n->fresh |= (uint64_t)1 << i; /* (raw only for i < 64) */
             }
         }
-        if (t->profile) {
-            double t0 = omp_get_wtime();
-            n->backward(n);
-            t->profile->bwd_s[n->op] += omp_get_wtime() - t0;
-            t->profile->bwd_n[n->op]++;
-        } else {
-            n->backward(n);
-        }
+        double t0 = t->profile ? omp_get_wtime() : 0;
+        n->backward(n);
+        if (t->profile) t->profile->bwd_s[n->op] += omp_get_wtime() - t0, t->profile->bwd_n[n->op]++;
         if (handed) n->out->grad = NULL; /* the input owns it now */
         else if (t->recycle_grads) grad_give(t, n->out);
     }
-    double t0 = t->profile ? omp_get_wtime() : 0;
+    double t_wg = t->profile ? omp_get_wtime() : 0;
     int n_wg = 0;
     for (tg_wgrad *wg = t->wgrads; wg; wg = wg->next, n_wg++) wg->finish(wg);
     if (t->profile && n_wg) {
-        t->profile->bwd_s[TG_PROFILE_WGRAD] += omp_get_wtime() - t0;
+        t->profile->bwd_s[TG_PROFILE_WGRAD] += omp_get_wtime() - t_wg;
         t->profile->bwd_n[TG_PROFILE_WGRAD] += n_wg;
     }
     return TG_OK;

@@ -131,14 +131,9 @@ tg_tensor *tg_op_apply(tg_tape *t, tg_op_id op, int n_in, tg_tensor *const *in,
         if (ns > 0 && !(n->saved = tg_tape_alloc(t, (size_t)ns * esize))) return NULL;
     }
     int k = dtype == TG_F64;
-    if (d->forward[k] && t->profile) {
-        double t0 = omp_get_wtime();
-        d->forward[k](n);
-        t->profile->fwd_s[op] += omp_get_wtime() - t0;
-        t->profile->fwd_n[op]++;
-    } else if (d->forward[k]) {
-        d->forward[k](n);
-    }
+    double t0 = t->profile ? omp_get_wtime() : 0;
+    if (d->forward[k]) d->forward[k](n);
+    if (t->profile) t->profile->fwd_s[op] += omp_get_wtime() - t0, t->profile->fwd_n[op]++;
 
     if (needs_grad && !t->no_grad && d->backward[k]) {
         out->requires_grad = 1;

@@ -152,6 +152,14 @@ static int block_cols(const void *g, int t) { return causal_cols((const geo *)g,
  * head transposed (d rows of sp) for ops/headmm.h's kernels. */
 static int64_t scratch_per_thread(int64_t TS, int64_t d, int64_t sp) { return TS + d * sp; }
 
+/* The threads the L pairs of T x S scores run on: nt, or 1 when they are few or small,
+ * or inside another parallel region (the pairs then run on the caller's thread, in the
+ * first scratch slot: its thread number may be past the slots saved() sized) */
+static int pair_threads(int nt, int64_t L, int64_t TS)
+{
+    return L < 2 || L * TS <= TG_PAR_MIN || omp_in_parallel() ? 1 : nt;
+}
+
 /* pair l = (b, h): P_l = softmax(mask(scale q_bh k_bh^T)), y_bh = P_l v_bh; X: this
  * thread's scratch */
 static void pair_forward(const geo *g, const real *Q, const real *K, const real *V, real *Y,
@@ -246,13 +254,11 @@ void TG_K(attention_forward)(tg_node *n)
     int64_t L = (int64_t)g.B * g.NH, TS = (int64_t)g.T * g.S;
     int64_t xs = scratch_per_thread(TS, g.d, g.sp);
     /* saved() ran just before this (ops/apply.c), for this many threads' scratch; kept
-     * for backward. Inside another parallel region (a trainer's shard) the pairs run
-     * on the caller's thread, in the first slot: that thread's number may be past the
-     * count saved() saw. */
+     * for backward */
     int nt = omp_get_max_threads();
     P[L * TS] = (real)nt;
     real *X = P + L * TS + 1;
-    if (L < 2 || L * TS <= TG_PAR_MIN || omp_in_parallel() || nt == 1) {
+    if (pair_threads(nt, L, TS) == 1) {
         for (int64_t l = 0; l < L; l++) pair_forward(&g, Q, K, V, Y, P, X, l);
         return;
     }
@@ -284,7 +290,7 @@ void TG_K(attention_backward)(tg_node *n)
             if (TG_FRESH(n, i)) memset(n->in[i]->grad, 0, sizeof(real) * (size_t)n->in[i]->numel);
         fresh = 0;
     }
-    if (L < 2 || L * TS <= TG_PAR_MIN || omp_in_parallel()) nt = 1;
+    nt = pair_threads(nt, L, TS);
     if (nt == 1) {
         for (int64_t l = 0; l < L; l++) pair_backward(&g, Q, K, V, P, G, dQ, dK, dV, scratch, fresh, l);
         return;

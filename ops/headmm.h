@@ -80,13 +80,14 @@ HMM_INLINE void rows_block(int R, int D, const real *A, int64_t ar, int64_t aj, 
         }
 }
 
-/* rows_block with R and D as constants (D: 1 to 4, a run-time value) */
-#define HMM_ROWS(R, D, ...)                        \
-    switch (D) {                                   \
-    case 1: rows_block(R, 1, __VA_ARGS__); break;  \
-    case 2: rows_block(R, 2, __VA_ARGS__); break;  \
-    case 3: rows_block(R, 3, __VA_ARGS__); break;  \
-    default: rows_block(R, 4, __VA_ARGS__); break; \
+/* block(R, n, ...) with R and n as constants (n: 1 to 4, a run-time value), for
+ * rows_block (n: head vectors) and outer_block (n: column vectors) */
+#define HMM_SWITCH4(block, R, n, ...)           \
+    switch (n) {                                \
+    case 1: block(R, 1, __VA_ARGS__); break;    \
+    case 2: block(R, 2, __VA_ARGS__); break;    \
+    case 3: block(R, 3, __VA_ARGS__); break;    \
+    default: block(R, 4, __VA_ARGS__); break;   \
     }
 
 /* Y (rows x D vectors, row stride ldy) = alpha A B, or += when acc_y; A(i, j) at
@@ -105,12 +106,12 @@ static void hmm_rows(int D, int rows, int J, int part, const real *A, int64_t ar
         real *y = Y + i * ldy;
         if (n == R) {
             if (R == 8) {
-                HMM_ROWS(8, D, a, ar, aj, B, ldb, y, ldy, j0, j1, alpha, acc_y)
+                HMM_SWITCH4(rows_block, 8, D, a, ar, aj, B, ldb, y, ldy, j0, j1, alpha, acc_y)
             } else {
-                HMM_ROWS(4, D, a, ar, aj, B, ldb, y, ldy, j0, j1, alpha, acc_y)
+                HMM_SWITCH4(rows_block, 4, D, a, ar, aj, B, ldb, y, ldy, j0, j1, alpha, acc_y)
             }
         } else {
-            HMM_ROWS(1, D, a, ar, aj, B, ldb, y, ldy, j0, j1, alpha, acc_y)
+            HMM_SWITCH4(rows_block, 1, D, a, ar, aj, B, ldb, y, ldy, j0, j1, alpha, acc_y)
         }
     }
 }
@@ -262,15 +263,6 @@ HMM_INLINE void outer_block(int R, int NV, const real *A, int64_t lda, const rea
     }
 }
 
-/* outer_block with R and NV as constants (NV: 1 to 4, a run-time value) */
-#define HMM_OUTER(R, nv, ...)                       \
-    switch (nv) {                                   \
-    case 1: outer_block(R, 1, __VA_ARGS__); break;  \
-    case 2: outer_block(R, 2, __VA_ARGS__); break;  \
-    case 3: outer_block(R, 3, __VA_ARGS__); break;  \
-    default: outer_block(R, 4, __VA_ARGS__); break; \
-    }
-
 /* P[i, c] = alpha sum_k A[i lda + k] BT[k ldbt + c] for i < rows, k < K, and c below
  * cols(i1 - 1) for the row block [i0, i1): cols is S for every row, or a causal row's
  * bound (attention.c's causal_cols), rounded up to whole vectors; with HMM_STORE (e
@@ -292,9 +284,9 @@ static void hmm_outer(int rows, int K, const real *A, int64_t lda, const real *B
         for (int c0 = 0; c0 < end; c0 += HMM_ROW_VECS * HV) {
             int nv = (end - c0 + HV - 1) / HV;
             if (n == 4) {
-                HMM_OUTER(4, nv, a, lda, BT, ldbt, K, p, ldp, c0, width, alpha, e, i)
+                HMM_SWITCH4(outer_block, 4, nv, a, lda, BT, ldbt, K, p, ldp, c0, width, alpha, e, i)
             } else {
-                HMM_OUTER(1, nv, a, lda, BT, ldbt, K, p, ldp, c0, width, alpha, e, i)
+                HMM_SWITCH4(outer_block, 1, nv, a, lda, BT, ldbt, K, p, ldp, c0, width, alpha, e, i)
             }
         }
     }
