@@ -417,6 +417,7 @@ tg_status tg_trainer_profile(tg_trainer *t, tg_error *err)
     if (!t->prof && !(t->prof = tg_calloc((size_t)t->n_shards, sizeof *t->prof)))
         return tg_error_set(err, TG_ERR_NOMEM, "out of memory for the profile");
     for (int s = 0; s < t->n_shards; s++) t->tapes[s]->profile = &t->prof[s];
+    tg_task_counts(&t->prof_tasks0[0], &t->prof_tasks0[1]);
     return TG_OK;
 }
 

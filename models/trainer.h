@@ -81,6 +81,7 @@ typedef struct tg_trainer {
      * seconds spent summing the shards' gradients and in the optimizer (norm, step) */
     tg_profile *prof;
     double prof_sum_s, prof_opt_s;
+    int64_t prof_tasks0[2]; /* tg_task_counts (all, taken) when profiling began */
 } tg_trainer;
 
 /* When the config's model takes tokens and leaves model.input.vocab out, writes
@@ -97,7 +98,8 @@ tg_status tg_trainer_init(tg_trainer *t, const char *config_path, const char *re
 void tg_trainer_free(tg_trainer *t);
 
 /* From now on, times every kernel of every shard's tape (t->prof[0 .. n_shards)) and
- * the steps' gradient sum and optimizer: for `train --profile`. TG_OK or TG_ERR_NOMEM. */
+ * the steps' gradient sum and optimizer, and notes the task counts (tg_task_counts):
+ * for `train --profile`. TG_OK or TG_ERR_NOMEM. */
 tg_status tg_trainer_profile(tg_trainer *t, tg_error *err);
 
 /* Trains until tc.steps, or until *stop becomes non-zero (then a checkpoint is written

@@ -15,6 +15,26 @@ const char *tg_op_name(tg_op_id op)
     return (op >= 0 && op < TG_OP_COUNT) ? tg_op_registry[op]->name : "?";
 }
 
+static int64_t tasks_all, tasks_taken; /* see tg_task_counts */
+
+void tg_task_ran(int creator)
+{
+#pragma omp atomic
+    tasks_all++;
+    if (omp_get_thread_num() != creator) {
+#pragma omp atomic
+        tasks_taken++;
+    }
+}
+
+void tg_task_counts(int64_t *all, int64_t *taken)
+{
+#pragma omp atomic read
+    *all = tasks_all;
+#pragma omp atomic read
+    *taken = tasks_taken;
+}
+
 int tg_op_find(const char *name)
 {
     for (int i = 0; i < TG_OP_COUNT; i++)

@@ -160,6 +160,15 @@ static int pair_threads(int nt, int64_t L, int64_t TS)
     return L < 2 || L * TS <= TG_PAR_MIN || omp_in_parallel() ? 1 : nt;
 }
 
+/* Inside another parallel region (a trainer's shard), many pairs run as up to TG_TASKS tasks
+ * that the team's idle threads can take (see TG_TASKED), each task in its executing
+ * thread's slot; only when the team has no more threads than there are slots. A pair's
+ * result does not depend on the thread that runs it. */
+static int pair_tasks(int nt, int64_t L, int64_t TS)
+{
+    return L >= 2 && TG_TASKED(L * TS) && omp_get_num_threads() <= nt;
+}
+
 /* pair l = (b, h): P_l = softmax(mask(scale q_bh k_bh^T)), y_bh = P_l v_bh; X: this
  * thread's scratch */
 static void pair_forward(const geo *g, const real *Q, const real *K, const real *V, real *Y,
@@ -258,6 +267,11 @@ void TG_K(attention_forward)(tg_node *n)
     int nt = omp_get_max_threads();
     P[L * TS] = (real)nt;
     real *X = P + L * TS + 1;
+    if (pair_tasks(nt, L, TS)) {
+        TG_TASK_RANGES(lo, hi, L, L < TG_TASKS ? L : TG_TASKS, for (int64_t l = lo; l < hi; l++)
+                           pair_forward(&g, Q, K, V, Y, P, X + xs * omp_get_thread_num(), l));
+        return;
+    }
     if (pair_threads(nt, L, TS) == 1) {
         for (int64_t l = 0; l < L; l++) pair_forward(&g, Q, K, V, Y, P, X, l);
         return;
@@ -289,6 +303,11 @@ void TG_K(attention_backward)(tg_node *n)
         for (int i = 0; i < 3; i++)
             if (TG_FRESH(n, i)) memset(n->in[i]->grad, 0, sizeof(real) * (size_t)n->in[i]->numel);
         fresh = 0;
+    }
+    if (pair_tasks(nt, L, TS)) {
+        TG_TASK_RANGES(lo, hi, L, L < TG_TASKS ? L : TG_TASKS, for (int64_t l = lo; l < hi; l++)
+                           pair_backward(&g, Q, K, V, P, G, dQ, dK, dV, scratch + xs * omp_get_thread_num(), fresh, l));
+        return;
     }
     nt = pair_threads(nt, L, TS);
     if (nt == 1) {

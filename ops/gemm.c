@@ -7,8 +7,8 @@
 
 #include "ops/op.h"
 
-#if TG_HAVE_DNNL && !TG_REAL_DOUBLE
 #include <omp.h>
+#if TG_HAVE_DNNL && !TG_REAL_DOUBLE
 #include <oneapi/dnnl/dnnl.h>
 #endif
 
@@ -115,6 +115,35 @@ void TG_K(tg_gemm)(int ta, int tb, int M, int N, int K, real alpha, const real *
 #else
     TG_K(tg_gemm_portable)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif
+}
+
+/* Blocks of C of 128 rows (or, with fewer than 256 rows, of 128 columns), each one
+ * task, when a block is at least TG_GEMM_TASK_MIN multiply-adds. The blocks are fixed
+ * by the sizes alone, so the result does not depend on which thread runs which. */
+#define SPLIT_BLOCK 128
+
+void TG_K(tg_gemm_split)(int ta, int tb, int M, int N, int K, real alpha, const real *A, int lda,
+                         const real *B, int ldb, real beta, real *C, int ldc)
+{
+    int by_rows = M >= 2 * SPLIT_BLOCK, by_cols = !by_rows && N >= 2 * SPLIT_BLOCK;
+    double block = (double)SPLIT_BLOCK * K * (by_rows ? N : M);
+    if (!(by_rows || by_cols) || block < TG_GEMM_TASK_MIN || !omp_in_parallel()) {
+        TG_K(tg_gemm)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    int nb = ((by_rows ? M : N) + SPLIT_BLOCK - 1) / SPLIT_BLOCK;
+    int me = omp_get_thread_num();
+#pragma omp taskloop grainsize(1)
+    for (int i = 0; i < nb; i++) {
+        tg_task_ran(me);
+        int o = i * SPLIT_BLOCK, e = (by_rows ? M : N) - o < SPLIT_BLOCK ? (by_rows ? M : N) - o : SPLIT_BLOCK;
+        if (by_rows)
+            TG_K(tg_gemm)(ta, tb, e, N, K, alpha, A + (ta ? o : (int64_t)o * lda), lda, B, ldb, beta,
+                          C + (int64_t)o * ldc, ldc);
+        else
+            TG_K(tg_gemm)(ta, tb, M, e, K, alpha, A, lda, B + (tb ? (int64_t)o * ldb : o), ldb, beta,
+                          C + o, ldc);
+    }
 }
 
 #if TG_ONCE

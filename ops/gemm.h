@@ -11,6 +11,15 @@ void tg_gemm_f32(int ta, int tb, int M, int N, int K, float alpha, const float *
                  const float *B, int ldb, float beta, float *C, int ldc);
 void tg_gemm_f64(int ta, int tb, int M, int N, int K, double alpha, const double *A, int lda,
                  const double *B, int ldb, double beta, double *C, int ldc);
+/* The same, but inside a parallel region a large product runs as tasks over fixed
+ * blocks of C, which the team's idle threads can take (a trainer's shard that finished
+ * early helps the other; ops/op.h, TG_TASKED). The same result whichever thread runs a
+ * block. A block is at least TG_GEMM_TASK_MIN multiply-adds: a task costs a few µs. */
+#define TG_GEMM_TASK_MIN (1 << 21)
+void tg_gemm_split_f32(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                       const float *B, int ldb, float beta, float *C, int ldc);
+void tg_gemm_split_f64(int ta, int tb, int M, int N, int K, double alpha, const double *A, int lda,
+                       const double *B, int ldb, double beta, double *C, int ldc);
 /* The portable kernel, f32, whatever the build: for tests and benchmarks. */
 void tg_gemm_portable_f32(int ta, int tb, int M, int N, int K, float alpha, const float *A,
                           int lda, const float *B, int ldb, float beta, float *C, int ldc);

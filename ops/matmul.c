@@ -59,12 +59,12 @@ static void mm_backward(const dims *d, const real *A, const real *B, const real 
     int M = d->M, N = d->N, K = d->K;
     real al = d->alpha, ba = fa ? 0 : 1, bb = fb ? 0 : 1;
     if (dA) {
-        if (!d->ta) TG_K(tg_gemm)(0, !d->tb, M, K, N, al, dC, N, B, d->ldb, ba, dA, K);
-        else TG_K(tg_gemm)(d->tb, 1, K, M, N, al, B, d->ldb, dC, N, ba, dA, M);
+        if (!d->ta) TG_K(tg_gemm_split)(0, !d->tb, M, K, N, al, dC, N, B, d->ldb, ba, dA, K);
+        else TG_K(tg_gemm_split)(d->tb, 1, K, M, N, al, B, d->ldb, dC, N, ba, dA, M);
     }
     if (dB) {
-        if (!d->tb) TG_K(tg_gemm)(!d->ta, 0, K, N, M, al, A, d->lda, dC, N, bb, dB, N);
-        else TG_K(tg_gemm)(1, d->ta, N, K, M, al, dC, N, A, d->lda, bb, dB, K);
+        if (!d->tb) TG_K(tg_gemm_split)(!d->ta, 0, K, N, M, al, A, d->lda, dC, N, bb, dB, N);
+        else TG_K(tg_gemm_split)(1, d->ta, N, K, M, al, dC, N, A, d->lda, bb, dB, K);
     }
 }
 
@@ -90,6 +90,22 @@ static void epilogue_rows(real *Y, const real *b, const real *R, int N, int64_t 
     }
 }
 
+/* Rows [m0, m0 + m) of y = op(A) @ op(B) (or A @ bt, B's transposed copy), then + bias
+ * on each row and + the residual */
+static void forward_rows(const dims *d, const real *A, const real *B, const real *bt, const real *b,
+                         const real *R, real *Y, int m0, int m)
+{
+    int N = d->N;
+    const real *a = A + (d->ta ? m0 : (int64_t)m0 * d->lda);
+    real *y = Y + (int64_t)m0 * N;
+    if (bt && d->tb && !d->ta) TG_K(tg_gemm)(0, 0, m, N, d->K, d->alpha, a, d->lda, bt, N, 0, y, N);
+    else TG_K(tg_gemm)(d->ta, d->tb, m, N, d->K, d->alpha, a, d->lda, B, d->ldb, 0, y, N);
+    if (b || R) {
+        const real *r = R ? R + (int64_t)m0 * N : NULL;
+        TG_RANGES(lo, hi, m, epilogue_rows(y, b, r, N, lo, hi));
+    }
+}
+
 /* y = op(a) @ op(b), for each of L batch entries */
 void TG_K(matmul_forward)(tg_node *n)
 {
@@ -102,24 +118,30 @@ void TG_K(matmul_forward)(tg_node *n)
         const tg_tensor *bt = n->a.ptr, *bias, *res;
         extras(n, &bias, &res);
         const real *b = bias ? bias->data : NULL, *R = res ? res->data : NULL;
-        /* With a bias or residual, on one thread, the rows go in chunks of about 192 KB of
-         * output, each product followed by its epilogue while the chunk is in L2: 1024 x
-         * 128 x 384 plus bias on cold buffers, 140 GFLOP/s whole, 160 in 128-row chunks */
+        const real *btd = bt ? bt->data : NULL;
+        /* With a bias or residual on one thread, and always inside a trainer's shard,
+         * the rows go in chunks of about 192 KB of output, each product followed by its
+         * epilogue while the chunk is in L2: 1024 x 128 x 384 plus bias on cold buffers,
+         * 140 GFLOP/s whole, 160 in 128-row chunks */
         int rows = d.M;
-        if ((b || R) && d.M >= 256 && (omp_in_parallel() || omp_get_max_threads() == 1)) {
+        if (d.M >= 256 && (omp_in_parallel() || ((b || R) && omp_get_max_threads() == 1))) {
             rows = (48 * 1024 / d.N) / 16 * 16;
             rows = rows < 64 ? 64 : rows > d.M ? d.M : rows;
         }
-        for (int m0 = 0; m0 < d.M; m0 += rows) {
-            int m = d.M - m0 < rows ? d.M - m0 : rows, N = d.N;
-            const real *a = A + (d.ta ? m0 : (int64_t)m0 * d.lda);
-            real *y = Y + (int64_t)m0 * N;
-            if (bt && d.tb && !d.ta) TG_K(tg_gemm)(0, 0, m, N, d.K, d.alpha, a, d.lda, bt->data, N, 0, y, N);
-            else TG_K(tg_gemm)(d.ta, d.tb, m, N, d.K, d.alpha, a, d.lda, B, d.ldb, 0, y, N);
-            if (b || R) { /* + bias (N) on each row, + the residual */
-                const real *r = R ? R + (int64_t)m0 * N : NULL;
-                TG_RANGES(lo, hi, m, epilogue_rows(y, b, r, N, lo, hi));
+        int nc = (d.M + rows - 1) / rows;
+        /* inside a trainer's shard, large chunks are tasks that an idle thread of the
+         * team can take (as in tg_gemm_split) */
+        if (nc > 1 && (double)rows * d.N * d.K >= TG_GEMM_TASK_MIN && omp_in_parallel()) {
+            int me = omp_get_thread_num();
+#pragma omp taskloop grainsize(1)
+            for (int c = 0; c < nc; c++) {
+                tg_task_ran(me);
+                int m0 = c * rows;
+                forward_rows(&d, A, B, btd, b, R, Y, m0, d.M - m0 < rows ? d.M - m0 : rows);
             }
+        } else {
+            for (int m0 = 0; m0 < d.M; m0 += rows)
+                forward_rows(&d, A, B, btd, b, R, Y, m0, d.M - m0 < rows ? d.M - m0 : rows);
         }
         return;
     }
@@ -291,8 +313,8 @@ static void wgrad_finish(tg_wgrad *wg)
 {
     int R = (int)wg->rows, N = (int)wg->n, K = (int)wg->k;
     if (wg->w->dtype == TG_F32) {
-        if (wg->tb) tg_gemm_f32(1, 0, N, K, R, 1, wg->G, N, wg->X, K, 1, wg->w->grad, K);
-        else tg_gemm_f32(1, 0, K, N, R, 1, wg->X, K, wg->G, N, 1, wg->w->grad, N);
+        if (wg->tb) tg_gemm_split_f32(1, 0, N, K, R, 1, wg->G, N, wg->X, K, 1, wg->w->grad, K);
+        else tg_gemm_split_f32(1, 0, K, N, R, 1, wg->X, K, wg->G, N, 1, wg->w->grad, N);
     } else {
         if (wg->tb) tg_gemm_f64(1, 0, N, K, R, 1, wg->G, N, wg->X, K, 1, wg->w->grad, K);
         else tg_gemm_f64(1, 0, K, N, R, 1, wg->X, K, wg->G, N, 1, wg->w->grad, N);

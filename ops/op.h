@@ -104,6 +104,34 @@ int tg_axis(int axis, int ndim);
 /* Parallelise a loop when it is at least this many elements. */
 #define TG_PAR_MIN 32768
 
+/* Inside a parallel region (a trainer's shard on its thread), a loop of at least
+ * TG_TASK_MIN elements runs as OpenMP tasks over fixed ranges instead of inline: a
+ * thread of the team that has finished its own shard takes some of them from its
+ * barrier, so that shards on cores of uneven speed end together. A task costs about a
+ * µs: one per TG_TASK_MIN / 2 elements, 2 to TG_TASKS of them. The ranges depend on the
+ * sizes alone, so the result does not depend on which thread runs which. Below it, and
+ * outside parallel regions, the macros below behave as described at each. */
+#define TG_TASK_MIN (4 * TG_PAR_MIN)
+#define TG_TASKS 8
+#define TG_TASKED(n) ((n) >= TG_TASK_MIN && omp_in_parallel())
+#define TG_N_TASKS(work) ((work) >= TG_TASKS * (TG_TASK_MIN / 2) ? TG_TASKS : (int)((work) / (TG_TASK_MIN / 2)))
+
+/* Counts one task run (see tg_task_counts in ops.h); creator: the thread number of the
+ * thread that made it. Call it first thing in each task. */
+void tg_task_ran(int creator);
+
+/* { int64_t lo, hi; body } for NT tasks that cover [0, N) */
+#define TG_TASK_RANGES(lo, hi, N, NT, ...)                                       \
+    do {                                                                         \
+        int64_t nn_ = (N), nt_ = (NT);                                           \
+        int me_ = omp_get_thread_num();                                          \
+        _Pragma("omp taskloop grainsize(1)") for (int64_t c_ = 0; c_ < nt_; c_++) { \
+            tg_task_ran(me_);                                                    \
+            int64_t lo = nn_ * c_ / nt_, hi = nn_ * (c_ + 1) / nt_;              \
+            __VA_ARGS__;                                                         \
+        }                                                                        \
+    } while (0)
+
 /* for (int64_t i = 0; i < N; i++) { body }: across threads when N > TG_PAR_MIN, else
  * inline. Use it for elementwise loops in which no two iterations write one element.
  * (An OpenMP `if` clause is not enough: a disabled parallel region still costs a
@@ -111,7 +139,10 @@ int tg_axis(int axis, int ndim);
 #define TG_FOR(i, N, ...)                                                       \
     do {                                                                        \
         int64_t n_ = (N);                                                       \
-        if (n_ > TG_PAR_MIN) {                                                  \
+        if (TG_TASKED(n_)) {                                                    \
+            TG_TASK_RANGES(lo_, hi_, n_, TG_N_TASKS(n_),                        \
+                _Pragma("omp simd") for (int64_t i = lo_; i < hi_; i++) { __VA_ARGS__; }); \
+        } else if (n_ > TG_PAR_MIN) {                                           \
             _Pragma("omp parallel for simd") for (int64_t i = 0; i < n_; i++) { \
                 __VA_ARGS__;                                                    \
             }                                                                   \
@@ -128,7 +159,10 @@ int tg_axis(int axis, int ndim);
 #define TG_PARALLEL_FOR(i, N, work, ...)                                        \
     do {                                                                        \
         int64_t n_ = (N);                                                       \
-        if ((work) > TG_PAR_MIN) {                                              \
+        int64_t w_ = (work);                                                    \
+        if (TG_TASKED(w_) && n_ >= TG_N_TASKS(w_)) {                            \
+            TG_TASK_RANGES(lo_, hi_, n_, TG_N_TASKS(w_), for (int64_t i = lo_; i < hi_; i++) { __VA_ARGS__; }); \
+        } else if (w_ > TG_PAR_MIN) {                                           \
             _Pragma("omp parallel for") for (int64_t i = 0; i < n_; i++) {      \
                 __VA_ARGS__;                                                    \
             }                                                                   \
@@ -138,15 +172,17 @@ int tg_axis(int axis, int ndim);
     } while (0)
 
 /* { int64_t lo, hi; body } over [0, N): split into one contiguous range per thread
- * when N > TG_PAR_MIN, else one range. For kernels whose body must be a call to a
- * function specialised for its op: inside an OpenMP region GCC sees the enclosing
- * function's variables (such as an op code) as unknowns, so a switch on them is not
- * folded and the loop is not vectorised; a call made from here to a function written
- * for one op is. */
+ * when N > TG_PAR_MIN (TG_N_TASKS ranges in a parallel region), else one range. For
+ * kernels whose body must be a call to a function specialised for its op: inside an
+ * OpenMP region GCC sees the enclosing function's variables (such as an op code) as
+ * unknowns, so a switch on them is not folded and the loop is not vectorised; a call
+ * made from here to a function written for one op is. */
 #define TG_RANGES(lo, hi, N, ...)                                                \
     do {                                                                         \
         int64_t n_ = (N);                                                        \
-        if (n_ > TG_PAR_MIN) {                                                   \
+        if (TG_TASKED(n_)) {                                                     \
+            TG_TASK_RANGES(lo, hi, n_, TG_N_TASKS(n_), __VA_ARGS__);                             \
+        } else if (n_ > TG_PAR_MIN) {                                            \
             _Pragma("omp parallel") {                                            \
                 int64_t nt_ = omp_get_num_threads(), id_ = omp_get_thread_num(); \
                 int64_t lo = n_ * id_ / nt_, hi = n_ * (id_ + 1) / nt_;          \
@@ -157,7 +193,6 @@ int tg_axis(int axis, int ndim);
             __VA_ARGS__;                                                         \
         }                                                                        \
     } while (0)
-
 
 /* For backward kernels: 1 if input i's gradient buffer is fresh (tg_op_desc.assigns):
  * write every element of it, don't add. */

@@ -143,4 +143,13 @@ tg_tensor *tg_mse(tg_tape *t, tg_tensor *pred, tg_tensor *target);
  * pure function of (seed, element index), so a step can be replayed exactly. */
 tg_tensor *tg_dropout(tg_tape *t, tg_tensor *x, double p, uint64_t seed);
 
+/* --- threads --- */
+/* Called inside a parallel region (a trainer's shard on its thread), large kernels
+ * split their work into OpenMP tasks over fixed blocks that an idle thread of the team
+ * can take (ops/op.h, TG_TASKED); results do not depend on which thread runs a block.
+ * The tasks run since the process started (*all), and those of them that a thread
+ * other than their maker ran (*taken): a measure of how much the threads helped each
+ * other. For train --profile and tests. */
+void tg_task_counts(int64_t *all, int64_t *taken);
+
 #endif

@@ -5,7 +5,10 @@
 # sums in another order), and so must the validation losses, for a mean over tokens
 # with carried state (text LSTM, evaluated every 6 steps), a mean
 # over sequences (adding task, loss on the last step), a sum (half_sse) and a mean
-# (mse) over inline sequences. Usage: tool_train_shards.sh TRAIN_BINARY
+# (mse) over inline sequences. And a Transformer large enough that the kernels inside
+# each shard run as tasks that an idle thread takes (ops/op.h, TG_TASKED): the same
+# losses too, `--profile` counts the tasks, and two 2-thread runs end with the same
+# parameters to the bit. Usage: tool_train_shards.sh TRAIN_BINARY
 source "$(dirname "$0")/tool_train_lib.sh"
 # losses THREADS NAME ARGS...: trains, then prints the training and validation losses of
 # log.csv, one per line
@@ -34,4 +37,17 @@ same adding --config configs/experiments/adding.yaml --set model.layers.0.hidden
     --set train.batch=5 --set train.steps=12 --set train.eval_every=0
 same half_sse --config tests/configs/four_inline.yaml
 same mse --config tests/configs/four_inline.yaml --set model.loss.type=mse
+
+tf=(--config configs/experiments/shakespeare_transformer.yaml --set data.path="$PWD/configs/data/sonnets.txt"
+    --set data.val_fraction=0 --set train.batch=16 --set train.seq_len=64 --set train.steps=3
+    --set train.eval_every=0 --set train.schedule.warmup=0)
+same transformer "${tf[@]}"
+for i in 1 2; do
+    OMP_NUM_THREADS=2 "$train" "${tf[@]}" --set run.dir="$tmp/tf2.$i" --quiet --profile > "$tmp/tf_out" 2>&1 ||
+        { echo "train failed:"; cat "$tmp/tf_out"; }
+done
+check "transformer, 2 threads: --profile counts the tasks ($(grep '^tasks:' "$tmp/tf_out"))" \
+    grep -Eq '^tasks: [1-9][0-9]* blocks' "$tmp/tf_out"
+check "transformer, 2 threads: two runs end with the same parameters to the bit" \
+    cmp -s <(ck_data "$tmp/tf2.1/checkpoint.safetensors") <(ck_data "$tmp/tf2.2/checkpoint.safetensors")
 finish

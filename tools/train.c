@@ -128,6 +128,12 @@ static void print_profile(const tg_trainer *t, int64_t steps)
                    1e3 * r[i].b, 1e3 * all, share);
     }
     printf("  %-36s %9s %12s %12s %12.1f\n", "total", "", "", "", 1e3 * total);
+    int64_t all, taken;
+    tg_task_counts(&all, &taken);
+    all -= t->prof_tasks0[0], taken -= t->prof_tasks0[1];
+    if (all > 0)
+        printf("tasks: %lld blocks of large kernels, %lld (%.1f%%) run by another shard's thread\n",
+               (long long)all, (long long)taken, 100.0 * (double)taken / (double)all);
 }
 
 int main(int argc, char **argv)
