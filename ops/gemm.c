@@ -126,15 +126,20 @@ void TG_K(tg_gemm_split)(int ta, int tb, int M, int N, int K, real alpha, const 
                          const real *B, int ldb, real beta, real *C, int ldc)
 {
     int by_rows = M >= 2 * SPLIT_BLOCK, by_cols = !by_rows && N >= 2 * SPLIT_BLOCK;
+#if TG_HAVE_DNNL && !TG_REAL_DOUBLE
+    /* a product that takes the transposed route keeps it in column blocks (its rows
+     * must stay many) */
+    if (by_rows && N >= 2 * SPLIT_BLOCK && aliased(ta, tb, M, N, K, lda, ldb)) by_rows = 0, by_cols = 1;
+#endif
     double block = (double)SPLIT_BLOCK * K * (by_rows ? N : M);
-    if (!(by_rows || by_cols) || block < TG_GEMM_TASK_MIN || !omp_in_parallel()) {
+    if (!(by_rows || by_cols) || block < TG_GEMM_TASK_MIN || !TG_IN_TEAM()) {
         TG_K(tg_gemm)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     int nb = ((by_rows ? M : N) + SPLIT_BLOCK - 1) / SPLIT_BLOCK;
     int me = omp_get_thread_num();
-#pragma omp taskloop grainsize(1)
-    for (int i = 0; i < nb; i++) {
+#pragma omp taskloop grainsize(1) default(shared)
+    for (unsigned i = 0; i < (unsigned)nb; i++) { /* (unsigned: see TG_TASK_RANGES) */
         tg_task_ran(me);
         int o = i * SPLIT_BLOCK, e = (by_rows ? M : N) - o < SPLIT_BLOCK ? (by_rows ? M : N) - o : SPLIT_BLOCK;
         if (by_rows)

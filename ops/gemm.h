@@ -14,7 +14,8 @@ void tg_gemm_f64(int ta, int tb, int M, int N, int K, double alpha, const double
 /* The same, but inside a parallel region a large product runs as tasks over fixed
  * blocks of C, which the team's idle threads can take (a trainer's shard that finished
  * early helps the other; ops/op.h, TG_TASKED). The same result whichever thread runs a
- * block. A block is at least TG_GEMM_TASK_MIN multiply-adds: a task costs a few µs. */
+ * block. A block is at least TG_GEMM_TASK_MIN multiply-adds (40 µs or more): a task
+ * costs about 1 µs. */
 #define TG_GEMM_TASK_MIN (1 << 21)
 void tg_gemm_split_f32(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                        const float *B, int ldb, float beta, float *C, int ldc);

@@ -54,17 +54,20 @@ static void get_dims(const tg_node *n, dims *d)
  * gradient (fa, fb) is written (beta 0) instead; dA first, so that a @ a^T, whose dB
  * is dA, adds its second term to the first. */
 static void mm_backward(const dims *d, const real *A, const real *B, const real *dC, real *dA,
-                        real *dB, int fa, int fb)
+                        real *dB, int fa, int fb, int split)
 {
     int M = d->M, N = d->N, K = d->K;
     real al = d->alpha, ba = fa ? 0 : 1, bb = fb ? 0 : 1;
+    /* split: in a trainer's shard, large products as tasks (tg_gemm_split) */
+    void (*gemm)(int, int, int, int, int, real, const real *, int, const real *, int, real, real *, int) =
+        split ? TG_K(tg_gemm_split) : TG_K(tg_gemm);
     if (dA) {
-        if (!d->ta) TG_K(tg_gemm_split)(0, !d->tb, M, K, N, al, dC, N, B, d->ldb, ba, dA, K);
-        else TG_K(tg_gemm_split)(d->tb, 1, K, M, N, al, B, d->ldb, dC, N, ba, dA, M);
+        if (!d->ta) gemm(0, !d->tb, M, K, N, al, dC, N, B, d->ldb, ba, dA, K);
+        else gemm(d->tb, 1, K, M, N, al, B, d->ldb, dC, N, ba, dA, M);
     }
     if (dB) {
-        if (!d->tb) TG_K(tg_gemm_split)(!d->ta, 0, K, N, M, al, A, d->lda, dC, N, bb, dB, N);
-        else TG_K(tg_gemm_split)(1, d->ta, N, K, M, al, dC, N, A, d->lda, bb, dB, K);
+        if (!d->tb) gemm(!d->ta, 0, K, N, M, al, A, d->lda, dC, N, bb, dB, N);
+        else gemm(1, d->ta, N, K, M, al, dC, N, A, d->lda, bb, dB, K);
     }
 }
 
@@ -119,24 +122,28 @@ void TG_K(matmul_forward)(tg_node *n)
         extras(n, &bias, &res);
         const real *b = bias ? bias->data : NULL, *R = res ? res->data : NULL;
         const real *btd = bt ? bt->data : NULL;
-        /* With a bias or residual on one thread, and always inside a trainer's shard,
-         * the rows go in chunks of about 192 KB of output, each product followed by its
-         * epilogue while the chunk is in L2: 1024 x 128 x 384 plus bias on cold buffers,
-         * 140 GFLOP/s whole, 160 in 128-row chunks */
+        /* With a bias or residual, on one thread or in a trainer's shard, the rows go in
+         * chunks of about 192 KB of output, each product followed by its epilogue while
+         * the chunk is in L2: 1024 x 128 x 384 plus bias on cold buffers, 140 GFLOP/s
+         * whole, 160 in 128-row chunks */
         int rows = d.M;
-        if (d.M >= 256 && (omp_in_parallel() || ((b || R) && omp_get_max_threads() == 1))) {
+        if ((b || R) && d.M >= 256 && (omp_in_parallel() || omp_get_max_threads() == 1)) {
             rows = (48 * 1024 / d.N) / 16 * 16;
             rows = rows < 64 ? 64 : rows > d.M ? d.M : rows;
+        }
+        if (!b && !R && !(bt && d.tb && !d.ta)) { /* a plain product: tasks in a shard */
+            TG_K(tg_gemm_split)(d.ta, d.tb, d.M, d.N, d.K, d.alpha, A, d.lda, B, d.ldb, 0, Y, d.N);
+            return;
         }
         int nc = (d.M + rows - 1) / rows;
         /* inside a trainer's shard, large chunks are tasks that an idle thread of the
          * team can take (as in tg_gemm_split) */
-        if (nc > 1 && (double)rows * d.N * d.K >= TG_GEMM_TASK_MIN && omp_in_parallel()) {
+        if (nc > 1 && (double)rows * d.N * d.K >= TG_GEMM_TASK_MIN && TG_IN_TEAM()) {
             int me = omp_get_thread_num();
-#pragma omp taskloop grainsize(1)
-            for (int c = 0; c < nc; c++) {
+#pragma omp taskloop grainsize(1) default(shared)
+            for (unsigned c = 0; c < (unsigned)nc; c++) { /* (unsigned: see TG_TASK_RANGES) */
                 tg_task_ran(me);
-                int m0 = c * rows;
+                int m0 = (int)c * rows;
                 forward_rows(&d, A, B, btd, b, R, Y, m0, d.M - m0 < rows ? d.M - m0 : rows);
             }
         } else {
@@ -164,7 +171,7 @@ void TG_K(matmul_backward)(tg_node *n)
             memcpy((real *)n->wg->X + n->wg_row * d.K, A, sizeof(real) * (size_t)sa);
             dB = NULL;
         }
-        mm_backward(&d, A, B, G, dA, dB, TG_FRESH(n, 0), TG_FRESH(n, 1));
+        mm_backward(&d, A, B, G, dA, dB, TG_FRESH(n, 0), TG_FRESH(n, 1), 1);
         const tg_tensor *bias, *res;
         extras(n, &bias, &res);
         real *dr = res ? grad_of((tg_tensor *)res) : NULL, *db = bias ? grad_of((tg_tensor *)bias) : NULL;
@@ -183,7 +190,7 @@ void TG_K(matmul_backward)(tg_node *n)
 #pragma omp parallel for
     for (int64_t l = 0; l < d.L; l++)
         mm_backward(&d, A + l * sa, B + l * sb, G + l * sy, dA ? dA + l * sa : NULL,
-                    dB ? dB + l * sb : NULL, TG_FRESH(n, 0), TG_FRESH(n, 1));
+                    dB ? dB + l * sb : NULL, TG_FRESH(n, 0), TG_FRESH(n, 1), 0);
 }
 
 #if TG_ONCE
@@ -316,8 +323,8 @@ static void wgrad_finish(tg_wgrad *wg)
         if (wg->tb) tg_gemm_split_f32(1, 0, N, K, R, 1, wg->G, N, wg->X, K, 1, wg->w->grad, K);
         else tg_gemm_split_f32(1, 0, K, N, R, 1, wg->X, K, wg->G, N, 1, wg->w->grad, N);
     } else {
-        if (wg->tb) tg_gemm_f64(1, 0, N, K, R, 1, wg->G, N, wg->X, K, 1, wg->w->grad, K);
-        else tg_gemm_f64(1, 0, K, N, R, 1, wg->X, K, wg->G, N, 1, wg->w->grad, N);
+        if (wg->tb) tg_gemm_split_f64(1, 0, N, K, R, 1, wg->G, N, wg->X, K, 1, wg->w->grad, K);
+        else tg_gemm_split_f64(1, 0, K, N, R, 1, wg->X, K, wg->G, N, 1, wg->w->grad, N);
     }
 }
 

@@ -113,21 +113,26 @@ int tg_axis(int axis, int ndim);
  * outside parallel regions, the macros below behave as described at each. */
 #define TG_TASK_MIN (4 * TG_PAR_MIN)
 #define TG_TASKS 8
-#define TG_TASKED(n) ((n) >= TG_TASK_MIN && omp_in_parallel())
+#define TG_IN_TEAM() (omp_in_parallel() && omp_get_num_threads() > 1) /* others could help */
+#define TG_TASKED(n) ((n) >= TG_TASK_MIN && TG_IN_TEAM())
 #define TG_N_TASKS(work) ((work) >= TG_TASKS * (TG_TASK_MIN / 2) ? TG_TASKS : (int)((work) / (TG_TASK_MIN / 2)))
 
 /* Counts one task run (see tg_task_counts in ops.h); creator: the thread number of the
  * thread that made it. Call it first thing in each task. */
 void tg_task_ran(int creator);
 
-/* { int64_t lo, hi; body } for NT tasks that cover [0, N) */
+/* { int64_t lo, hi; body } for NT tasks that cover [0, N). default(shared): the
+ * tasks end before the macro does (taskloop's implicit taskgroup), so the caller's
+ * variables outlive them; and clang 14 crashes on a function pointer captured
+ * firstprivate. The unsigned counter: clang warns (-Wsign-compare) on a signed one. */
 #define TG_TASK_RANGES(lo, hi, N, NT, ...)                                       \
     do {                                                                         \
         int64_t nn_ = (N), nt_ = (NT);                                           \
         int me_ = omp_get_thread_num();                                          \
-        _Pragma("omp taskloop grainsize(1)") for (int64_t c_ = 0; c_ < nt_; c_++) { \
+        _Pragma("omp taskloop grainsize(1) default(shared)")                     \
+        for (uint64_t c_ = 0; c_ < (uint64_t)nt_; c_++) {                        \
             tg_task_ran(me_);                                                    \
-            int64_t lo = nn_ * c_ / nt_, hi = nn_ * (c_ + 1) / nt_;              \
+            int64_t lo = nn_ * (int64_t)c_ / nt_, hi = nn_ * (int64_t)(c_ + 1) / nt_; \
             __VA_ARGS__;                                                         \
         }                                                                        \
     } while (0)
@@ -176,7 +181,7 @@ void tg_task_ran(int creator);
  * kernels whose body must be a call to a function specialised for its op: inside an
  * OpenMP region GCC sees the enclosing function's variables (such as an op code) as
  * unknowns, so a switch on them is not folded and the loop is not vectorised; a call
- * made from here to a function written for one op is. */
+ * made from here to a function written for one op is. No `continue` in body. */
 #define TG_RANGES(lo, hi, N, ...)                                                \
     do {                                                                         \
         int64_t n_ = (N);                                                        \

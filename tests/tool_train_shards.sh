@@ -43,11 +43,11 @@ tf=(--config configs/experiments/shakespeare_transformer.yaml --set data.path="$
     --set train.eval_every=0 --set train.schedule.warmup=0)
 same transformer "${tf[@]}"
 for i in 1 2; do
-    OMP_NUM_THREADS=2 "$train" "${tf[@]}" --set run.dir="$tmp/tf2.$i" --quiet --profile > "$tmp/tf_out" 2>&1 ||
-        { echo "train failed:"; cat "$tmp/tf_out"; }
+    OMP_NUM_THREADS=2 "$train" "${tf[@]}" --set run.dir="$tmp/tf2.$i" --quiet --profile > "$tmp/tf_out.$i" 2>&1 &&
+        ok "transformer, 2 threads, run $i" || { fail "transformer, 2 threads, run $i:"; cat "$tmp/tf_out.$i"; }
 done
-check "transformer, 2 threads: --profile counts the tasks ($(grep '^tasks:' "$tmp/tf_out"))" \
-    grep -Eq '^tasks: [1-9][0-9]* blocks' "$tmp/tf_out"
+check "transformer, 2 threads: --profile counts the tasks ($(grep -h '^tasks:' "$tmp/tf_out.1"))" \
+    grep -Eq '^tasks: [1-9][0-9]* blocks' "$tmp/tf_out.1"
 check "transformer, 2 threads: two runs end with the same parameters to the bit" \
     cmp -s <(ck_data "$tmp/tf2.1/checkpoint.safetensors") <(ck_data "$tmp/tf2.2/checkpoint.safetensors")
 finish
