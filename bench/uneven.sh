@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Two-thread training on cores of uneven speed: ms per step of the benchmark models on 2
+# threads, with and without a steady load on core 1 (bench/load: busy 5 ms of every
+# 20, i.e. that core 25% slower), for one build or two alternating (the second's time
+# over the first's). See docs/performance.md, "Fourth round".
+#
+#   bash bench/uneven.sh [TRAIN_A [TRAIN_B]] [--rounds N] [--models "gpt lstm gru"]
+#
+# TRAIN_A/B: train binaries (default build/bin/train). Each figure: the median of the
+# 5-step log windows after warm-up of a 40-step run; the table shows the median over
+# the rounds. Needs ../shared/data/tinyshakespeare.txt, taskset, 2 cores.
+set -u
+cd "$(dirname "$0")/.."
+root=$PWD
+a="" b="" rounds=4 models="gpt lstm gru"
+while [ $# -gt 0 ]; do
+    case $1 in
+    --rounds) rounds=$2; shift ;;
+    --models) models=$2; shift ;;
+    *) if [ -z "$a" ]; then a=$1; else b=$1; fi ;;
+    esac
+    shift
+done
+a=${a:-$root/build/bin/train}
+load=$root/build/bin/load
+text=$root/../shared/data/tinyshakespeare.txt
+for f in "$a" ${b:+"$b"} "$load" "$text"; do
+    [ -x "$f" ] || [ -f "$f" ] || { echo "uneven.sh: missing $f" >&2; exit 1; }
+done
+tmp=$(mktemp -d /tmp/tg_uneven.XXXXXX)
+lp=""
+trap '[ -n "$lp" ] && kill $lp 2>/dev/null; rm -rf "$tmp"' EXIT
+
+median() { sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
+# BIN MODEL -> ms per step on 2 threads
+step_ms() {
+    local dir=$tmp/run
+    rm -rf "$dir"
+    OMP_NUM_THREADS=2 "$1" --config "$root/bench/configs/char_$2.yaml" --set run.dir="$dir" \
+        --set data.path="$text" --set train.steps=40 --set train.log_every=5 --quiet > "$tmp/out" 2>&1 ||
+        { echo "uneven.sh: train failed:" >&2; tail -3 "$tmp/out" >&2; echo nan; return; }
+    awk -F, 'NR > 1 && $1 > 10 && $6 > 0 {print 1000 * 32 * 64 / $6}' "$dir/log.csv" | median
+}
+
+echo "$(date -u '+%Y-%m-%d %H:%M UTC'), 2 threads, $rounds round(s), median shown; A = $a${b:+, B = $b}"
+echo
+if [ -n "$b" ]; then
+    echo "| model | load on core 1 | A ms/step | B ms/step | B / A (median of the rounds' ratios) |"
+    echo "|---|---|---:|---:|---:|"
+else
+    echo "| model | load on core 1 | ms/step |"
+    echo "|---|---|---:|"
+fi
+for m in $models; do
+    for loaded in no yes; do
+        if [ $loaded = yes ]; then taskset -c 1 "$load" 5 15 & lp=$!; sleep 0.2; fi
+        : > "$tmp/ra"; : > "$tmp/rb"; : > "$tmp/rr"
+        for i in $(seq "$rounds"); do
+            x=$(step_ms "$a" "$m"); echo "$x" >> "$tmp/ra"
+            if [ -n "$b" ]; then
+                y=$(step_ms "$b" "$m"); echo "$y" >> "$tmp/rb"
+                awk -v x="$x" -v y="$y" 'BEGIN {print y / x}' >> "$tmp/rr"
+            fi
+        done
+        if [ $loaded = yes ]; then kill $lp 2>/dev/null; wait $lp 2>/dev/null; lp=""; fi
+        what=$([ $loaded = yes ] && echo "25%" || echo "none")
+        if [ -n "$b" ]; then
+            printf "| %s | %s | %.1f | %.1f | %.3f |\n" "$m" "$what" "$(median < "$tmp/ra")" "$(median < "$tmp/rb")" \
+                "$(median < "$tmp/rr")"
+        else
+            printf "| %s | %s | %.1f |\n" "$m" "$what" "$(median < "$tmp/ra")"
+        fi
+    done
+done
