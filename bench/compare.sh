@@ -4,6 +4,8 @@
 #
 #   bash bench/compare.sh [BUILD_DIR] [--quick]      (prints Markdown; docs/performance.md)
 #
+# BUILD_DIR: absolute, or relative to the repository root (default build).
+#
 # Needs: the build (BUILD_DIR, default build), /usr/bin/python3 with Debian's
 # python3-torch and libopenblas0-pthread (without OpenBLAS torch falls back to the
 # reference BLAS, ~15x slower: a meaningless reference), ../shared/bench/torch_ref.py
@@ -29,7 +31,7 @@ for a in "$@"; do
     *) build=$a ;;
     esac
 done
-bin=$root/$build/bin
+case $build in /*) bin=$build/bin ;; *) bin=$root/$build/bin ;; esac
 ref=$root/../shared/bench/torch_ref.py
 text=$root/../shared/data/tinyshakespeare.txt
 py=/usr/bin/python3

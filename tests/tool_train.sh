@@ -128,7 +128,7 @@ expect 1 "train: missing value after --config" -- --config
 # --profile: a table of the kernels' time by op, the optimizer's, and their total
 run --config configs/lstm.yaml "${small[@]}" --set train.steps=4 --set run.dir="$tmp/prof" --quiet --profile
 check "--profile exits 0 (got $rc)" [ "$rc" = 0 ]
-check "--profile says what it sums" grep -qE '^profile: 4 steps on [0-9]+ threads?; kernel time summed over the threads' <<<"$out"
+check "--profile says what it sums" grep -qE '^profile: 4 steps on [0-9]+ threads? in [0-9.]+ s; kernel time summed over the threads' <<<"$out"
 check "--profile has the products' row" grep -qE '^  matmul +[0-9]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+%$' <<<"$out"
 check "--profile has the optimizer's row" grep -qE '^  optimizer \(gradient norm, update\) +4 ' <<<"$out"
 check "--profile's shares add up to 100%" awk '/%$/ { s += $NF + 0 } END { exit !(s > 99.5 && s < 100.5) }' <<<"$out"

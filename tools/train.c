@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "models/trainer.h"
@@ -41,6 +42,7 @@ typedef struct ui {
 static void fmt_time(double s, char *buf, size_t n)
 {
     if (!isfinite(s) || s < 0) snprintf(buf, n, "?");
+    else if (s < 10) snprintf(buf, n, "%.1fs", s);
     else if (s < 60) snprintf(buf, n, "%.0fs", s);
     else if (s < 3600) snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
     else snprintf(buf, n, "%dh%02dm", (int)s / 3600, (int)s % 3600 / 60);
@@ -91,7 +93,7 @@ static void on_event(void *ctx, const tg_event *e)
 
 /* The time in each op's kernels, summed over the shards' threads, largest first; then
  * the gradient sum across threads and the optimizer. */
-static void print_profile(const tg_trainer *t, int64_t steps)
+static void print_profile(const tg_trainer *t, int64_t steps, double wall)
 {
     typedef struct { const char *name; int64_t calls; double f, b; int step; } row; /* step: once a step */
     row r[TG_PROFILE_SLOTS + 2];
@@ -115,14 +117,17 @@ static void print_profile(const tg_trainer *t, int64_t steps)
             row x = r[j];
             r[j] = r[j - 1], r[j - 1] = x;
         }
-    printf("profile: %lld steps on %d thread%s; kernel time summed over the threads\n", (long long)steps,
-           t->n_shards, t->n_shards == 1 ? "" : "s");
+    printf("profile: %lld steps on %d thread%s in %.1f s; kernel time summed over the threads\n", (long long)steps,
+           t->n_shards, t->n_shards == 1 ? "" : "s", wall);
     printf("  %-36s %9s %12s %12s %12s %7s\n", "op", "calls", "forward ms", "backward ms", "total ms", "share");
     for (int i = 0; i < n; i++) {
         double all = r[i].f + r[i].b, share = total > 0 ? 100 * all / total : 0.0;
         if (r[i].step)
             printf("  %-36s %9lld %12s %12s %12.1f %6.1f%%\n", r[i].name, (long long)r[i].calls, "-", "-", 1e3 * all,
                    share);
+        else if (r[i].f == 0 && r[i].b > 0) /* (the deferred weight gradients: backward only) */
+            printf("  %-36s %9lld %12s %12.1f %12.1f %6.1f%%\n", r[i].name, (long long)r[i].calls, "-", 1e3 * r[i].b,
+                   1e3 * all, share);
         else
             printf("  %-36s %9lld %12.1f %12.1f %12.1f %6.1f%%\n", r[i].name, (long long)r[i].calls, 1e3 * r[i].f,
                    1e3 * r[i].b, 1e3 * all, share);
@@ -132,7 +137,7 @@ static void print_profile(const tg_trainer *t, int64_t steps)
     tg_task_counts(&all, &taken);
     all -= t->prof_tasks0[0], taken -= t->prof_tasks0[1];
     if (all > 0)
-        printf("tasks: %lld blocks of large kernels, %lld (%.1f%%) run by another shard's thread\n",
+        printf("tasks: %lld blocks of large kernels, %lld (%.1f%%) run by another slice's thread\n",
                (long long)all, (long long)taken, 100.0 * (double)taken / (double)all);
 }
 
@@ -185,8 +190,12 @@ int main(int argc, char **argv)
         return 1;
     }
     int64_t step0 = t.step;
+    struct timespec w0, w1;
+    clock_gettime(CLOCK_MONOTONIC, &w0);
     tg_status st = tg_trainer_run(&t, &stop_flag, on_event, &u, &err);
-    if (profile) print_profile(&t, t.step - step0);
+    clock_gettime(CLOCK_MONOTONIC, &w1);
+    if (profile)
+        print_profile(&t, t.step - step0, (double)(w1.tv_sec - w0.tv_sec) + 1e-9 * (double)(w1.tv_nsec - w0.tv_nsec));
     int code = 0;
     if (st) {
         if (u.tty) fprintf(stderr, "\n");
