@@ -94,7 +94,7 @@ read -r peak isa <<<"$("$bin/gemm_bench" --peak)"
 echo "# tapegrad vs PyTorch: training step, batch 32 x 64, Adam, clip 5"
 echo
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, single-core FMA peak $peak GFLOP/s ($isa), $rounds round(s) alternating, median shown."
-echo "PyTorch $([ $have_torch = 1 ] && "$py" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo absent), tapegrad $(git -C "$root" rev-parse --short HEAD 2>/dev/null)."
+echo "PyTorch $([ $have_torch = 1 ] && "$py" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo absent), tapegrad $(git -C "$root" rev-parse --short HEAD 2>/dev/null); OMP_WAIT_POLICY ${OMP_WAIT_POLICY:-unset} (both)."
 echo
 echo "| model | threads | tapegrad ms/step | PyTorch ms/step | tapegrad tokens/s | PyTorch tokens/s | ratio | tapegrad GFLOP/s (% of the cores' peak) | PyTorch GFLOP/s (%) | tapegrad RSS MB | PyTorch RSS MB |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
