@@ -136,19 +136,16 @@ void TG_K(tg_gemm_split)(int ta, int tb, int M, int N, int K, real alpha, const 
         TG_K(tg_gemm)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    int nb = ((by_rows ? M : N) + SPLIT_BLOCK - 1) / SPLIT_BLOCK;
-    int me = omp_get_thread_num();
-#pragma omp taskloop grainsize(1) default(shared)
-    for (unsigned i = 0; i < (unsigned)nb; i++) { /* (unsigned: see TG_TASK_RANGES) */
-        tg_task_ran(me);
-        int o = i * SPLIT_BLOCK, e = (by_rows ? M : N) - o < SPLIT_BLOCK ? (by_rows ? M : N) - o : SPLIT_BLOCK;
+    int n = by_rows ? M : N, nb = (n + SPLIT_BLOCK - 1) / SPLIT_BLOCK;
+    TG_TASK_RANGES(i, i1, nb, nb, { /* one block a task: i1 = i + 1 */
+        int o = (int)i * SPLIT_BLOCK, e = n - o < SPLIT_BLOCK ? n - o : SPLIT_BLOCK;
         if (by_rows)
             TG_K(tg_gemm)(ta, tb, e, N, K, alpha, A + (ta ? o : (int64_t)o * lda), lda, B, ldb, beta,
                           C + (int64_t)o * ldc, ldc);
         else
             TG_K(tg_gemm)(ta, tb, M, e, K, alpha, A, lda, B + (tb ? (int64_t)o * ldb : o), ldb, beta,
                           C + o, ldc);
-    }
+    });
 }
 
 #if TG_ONCE

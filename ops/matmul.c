@@ -93,12 +93,12 @@ static void epilogue_rows(real *Y, const real *b, const real *R, int N, int64_t 
     }
 }
 
-/* Rows [m0, m0 + m) of y = op(A) @ op(B) (or A @ bt, B's transposed copy), then + bias
- * on each row and + the residual */
+/* Rows [m0, m0 + rows) (clipped to M) of y = op(A) @ op(B) (or A @ bt, B's transposed
+ * copy), then + bias on each row and + the residual */
 static void forward_rows(const dims *d, const real *A, const real *B, const real *bt, const real *b,
-                         const real *R, real *Y, int m0, int m)
+                         const real *R, real *Y, int m0, int rows)
 {
-    int N = d->N;
+    int N = d->N, m = d->M - m0 < rows ? d->M - m0 : rows;
     const real *a = A + (d->ta ? m0 : (int64_t)m0 * d->lda);
     real *y = Y + (int64_t)m0 * N;
     if (bt && d->tb && !d->ta) TG_K(tg_gemm)(0, 0, m, N, d->K, d->alpha, a, d->lda, bt, N, 0, y, N);
@@ -138,18 +138,10 @@ void TG_K(matmul_forward)(tg_node *n)
         int nc = (d.M + rows - 1) / rows;
         /* inside a trainer's shard, large chunks are tasks that an idle thread of the
          * team can take (as in tg_gemm_split) */
-        if (nc > 1 && (double)rows * d.N * d.K >= TG_GEMM_TASK_MIN && TG_IN_TEAM()) {
-            int me = omp_get_thread_num();
-#pragma omp taskloop grainsize(1) default(shared)
-            for (unsigned c = 0; c < (unsigned)nc; c++) { /* (unsigned: see TG_TASK_RANGES) */
-                tg_task_ran(me);
-                int m0 = (int)c * rows;
-                forward_rows(&d, A, B, btd, b, R, Y, m0, d.M - m0 < rows ? d.M - m0 : rows);
-            }
-        } else {
-            for (int m0 = 0; m0 < d.M; m0 += rows)
-                forward_rows(&d, A, B, btd, b, R, Y, m0, d.M - m0 < rows ? d.M - m0 : rows);
-        }
+        if (nc > 1 && (double)rows * d.N * d.K >= TG_GEMM_TASK_MIN && TG_IN_TEAM())
+            TG_TASK_RANGES(c, c1, nc, nc, forward_rows(&d, A, B, btd, b, R, Y, (int)c * rows, rows));
+        else
+            for (int m0 = 0; m0 < d.M; m0 += rows) forward_rows(&d, A, B, btd, b, R, Y, m0, rows);
         return;
     }
 #pragma omp parallel for

@@ -133,6 +133,7 @@ void tg_task_ran(int creator);
         for (uint64_t c_ = 0; c_ < (uint64_t)nt_; c_++) {                        \
             tg_task_ran(me_);                                                    \
             int64_t lo = nn_ * (int64_t)c_ / nt_, hi = nn_ * (int64_t)(c_ + 1) / nt_; \
+            (void)hi; /* (NT = N: one item a task, hi = lo + 1) */               \
             __VA_ARGS__;                                                         \
         }                                                                        \
     } while (0)
